@@ -1,0 +1,51 @@
+"""Finding minima: descent on any landscape, and de-duplication of the minima found."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .landscape import Landscape
+from .train import Recipe, optimize
+
+
+def descend(
+    landscape: Landscape,
+    theta0: Tensor,
+    recipe: Recipe | None = None,
+    *,
+    steps_per_epoch: int | None = None,
+    what: str = "descent",
+    **recipe_kw,
+) -> Tensor:
+    """Minimises ``landscape.loss`` from ``theta0`` and returns the final parameter vector.
+
+    ``theta0`` may be a ``[batch, dim]`` stack of starting points: they descend together, each on
+    its own loss (the summed objective has independent gradients), and a stack comes back.
+
+    Either pass a ``Recipe`` or its fields as keywords (``steps``, ``lr``, ``optimizer``,
+    ``momentum``, ``schedule`` ...); the default is 2000 steps of plain gradient descent at lr 1e-2.
+    """
+    if recipe is None:
+        recipe = Recipe(**{"steps": 2000, "lr": 1e-2, **recipe_kw})
+    elif recipe_kw:
+        raise ValueError(f"pass either a recipe or its fields, not both (got {sorted(recipe_kw)})")
+    start, single = landscape._as_batch(torch.as_tensor(theta0))
+    theta = torch.nn.Parameter(start.clone())
+    optimize([theta], lambda step: landscape.loss(theta).sum(), recipe, steps_per_epoch=steps_per_epoch, what=what)
+    return theta.detach()[0] if single else theta.detach()
+
+
+def unique_minima(thetas: Tensor, values: Tensor, tol: float) -> list[int]:
+    """Indices of distinct minima: a point within ``tol`` (Euclidean) of a lower one is a repeat.
+
+    Sorted by value, lowest first, so the kept representative of each cluster is its lowest point.
+    """
+    thetas = torch.as_tensor(thetas)
+    order = np.argsort(np.asarray(torch.as_tensor(values).detach().cpu()), kind="stable")
+    kept: list[int] = []
+    for i in order:
+        if all(torch.linalg.vector_norm(thetas[i] - thetas[j]) > tol for j in kept):
+            kept.append(int(i))
+    return kept

@@ -1,0 +1,140 @@
+import pytest
+import torch
+from torch import nn
+
+from lossbarcode.landscape import FunctionLandscape, NetworkLandscape
+
+
+def data(n=300, features=10, classes=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, features, generator=g), torch.randint(0, classes, (n,), generator=g)
+
+
+def mlp(bn: bool) -> nn.Module:
+    torch.manual_seed(0)
+    norm = nn.BatchNorm1d if bn else lambda n: nn.Identity()
+    return nn.Sequential(nn.Linear(10, 16), norm(16), nn.ReLU(), nn.Linear(16, 12), norm(12), nn.ReLU(), nn.Linear(12, 3))
+
+
+def test_batched_evaluation_equals_separate_evaluations():
+    x, y = data()
+    landscape = NetworkLandscape(mlp(bn=False), (x, y), (x[:50], y[:50]), eval_batch_size=64)
+    thetas = landscape.flatten() + 0.3 * torch.randn(16, landscape.dim, generator=torch.Generator().manual_seed(1))
+    batched = landscape.metrics(thetas)
+    one_by_one = [landscape.metrics(t) for t in thetas]
+    torch.testing.assert_close(batched["loss"], torch.stack([m["loss"] for m in one_by_one]), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(batched["accuracy"], torch.stack([m["accuracy"] for m in one_by_one]))
+    # and against a plain forward pass of a model holding each vector
+    for theta, loss in zip(thetas[:4], batched["loss"]):
+        model = mlp(bn=False)
+        torch.nn.utils.vector_to_parameters(theta, model.parameters())
+        expected = nn.functional.cross_entropy(model(x), y)
+        torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_batched_training_loss_equals_separate_losses_on_the_same_minibatch():
+    x, y = data()
+    batched = NetworkLandscape(mlp(bn=True), (x, y), batch_size=32, seed=3)
+    single = NetworkLandscape(mlp(bn=True), (x, y), batch_size=32, seed=3)
+    thetas = batched.flatten() + 0.1 * torch.randn(5, batched.dim, generator=torch.Generator().manual_seed(2))
+    losses = batched.loss(thetas)
+    xb, yb = single.next_batch()
+    for theta, loss in zip(thetas, losses):
+        model = mlp(bn=True).train()
+        torch.nn.utils.vector_to_parameters(theta, model.parameters())
+        torch.testing.assert_close(loss, nn.functional.cross_entropy(model(xb), yb), rtol=1e-5, atol=1e-6)
+
+
+def test_bn_recalibration_gives_exact_statistics_of_each_layer_input():
+    x, y = data()
+    model = mlp(bn=True)
+    # One calibration batch: the forward pass normalises layer 1 by the full-data statistics,
+    # so the inputs of layer 2 can be computed here by hand.
+    landscape = NetworkLandscape(model, (x, y), eval_batch_size=len(x))
+    theta = landscape.flatten() + 0.2 * torch.randn(landscape.dim, generator=torch.Generator().manual_seed(4))
+    buffers = landscape.recalibrate_bn(theta)
+    p = landscape.unflatten(theta)
+
+    def bn_train(h, weight, bias, eps=1e-5):
+        return (h - h.mean(0)) / torch.sqrt(h.var(0, unbiased=False) + eps) * weight + bias
+
+    h1 = x @ p["0.weight"].T + p["0.bias"]
+    h2 = torch.relu(bn_train(h1, p["1.weight"], p["1.bias"])) @ p["3.weight"].T + p["3.bias"]
+    for name, h in (("1", h1), ("4", h2)):
+        torch.testing.assert_close(buffers[f"{name}.running_mean"], h.mean(0), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(buffers[f"{name}.running_var"], h.var(0, unbiased=True), rtol=1e-5, atol=1e-5)
+
+
+def test_bn_statistics_are_exact_over_uneven_batches():
+    # 300 samples in batches of 64 (the last one 44): a running average of per-batch statistics
+    # would be off; the first layer's inputs do not depend on batching, so they must be exact.
+    x, y = data()
+    landscape = NetworkLandscape(mlp(bn=True), (x, y), eval_batch_size=64)
+    theta = landscape.flatten()
+    p = landscape.unflatten(theta)
+    h1 = x @ p["0.weight"].T + p["0.bias"]
+    buffers = landscape.recalibrate_bn(theta)
+    torch.testing.assert_close(buffers["1.running_mean"], h1.mean(0), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(buffers["1.running_var"], h1.var(0), rtol=1e-5, atol=1e-6)
+
+
+def test_bn_recalibration_of_a_conv_net_is_per_channel():
+    g = torch.Generator().manual_seed(5)
+    x, y = torch.randn(40, 3, 8, 8, generator=g), torch.randint(0, 10, (40,), generator=g)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(256, 10))
+    landscape = NetworkLandscape(model, (x, y), eval_batch_size=16)
+    theta = landscape.flatten()
+    buffers = landscape.recalibrate_bn(theta)
+    h = nn.functional.conv2d(x, model[0].weight, model[0].bias, padding=1)
+    flat = h.transpose(0, 1).reshape(4, -1)
+    torch.testing.assert_close(buffers["1.running_mean"], flat.mean(1), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(buffers["1.running_var"], flat.var(1), rtol=1e-5, atol=1e-6)
+    # the measured loss uses those statistics
+    evaluated = landscape.to_model(theta).eval()
+    expected = nn.functional.cross_entropy(evaluated(x), y)
+    torch.testing.assert_close(landscape.evaluate(theta), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_flatten_roundtrip_and_to_model():
+    x, y = data()
+    landscape = NetworkLandscape(mlp(bn=False), (x, y))
+    theta = landscape.flatten() + 1.0
+    model = landscape.to_model(theta)
+    torch.testing.assert_close(landscape.flatten(model), theta)
+
+
+def test_minibatches_cover_the_epoch_once():
+    x, y = torch.arange(10.0)[:, None], torch.arange(10)
+    landscape = NetworkLandscape(nn.Linear(1, 10), (x, y), batch_size=4)
+    seen = torch.cat([landscape.next_batch()[1] for _ in range(landscape.steps_per_epoch)])
+    assert sorted(seen.tolist()) == list(range(10))
+
+
+def test_wrong_parameter_vector_size_is_a_clear_error():
+    landscape = FunctionLandscape(lambda p: (p**2).sum(-1), dim=3)
+    with pytest.raises(ValueError, match=r"shape \(4,\).*3 parameters"):
+        landscape.loss(torch.zeros(4))
+    with pytest.raises(ValueError, match=r"shape \(2, 2, 3\)"):
+        landscape.evaluate(torch.zeros(2, 2, 3))
+    x, y = data()
+    network = NetworkLandscape(mlp(bn=False), (x, y))
+    with pytest.raises(ValueError, match=f"{network.dim} parameters"):
+        network.evaluate(torch.zeros(network.dim + 1))
+
+
+def test_function_landscape_checks_its_function_output():
+    landscape = FunctionLandscape(lambda p: p.sum(), dim=2)
+    with pytest.raises(ValueError, match="one loss per point"):
+        landscape.evaluate(torch.zeros(5, 2))
+
+
+def test_function_landscape_single_and_batched():
+    landscape = FunctionLandscape(lambda p: (p**2).sum(-1), dim=2)
+    assert landscape.loss(torch.tensor([1.0, 2.0])).shape == ()
+    torch.testing.assert_close(landscape.evaluate(torch.tensor([[1.0, 2.0], [0.0, 1.0]])), torch.tensor([5.0, 1.0], dtype=torch.float64))
+
+
+def test_mismatched_data_is_rejected():
+    with pytest.raises(ValueError, match="equal length"):
+        NetworkLandscape(nn.Linear(2, 2), (torch.zeros(5, 2), torch.zeros(4, dtype=torch.long)))
