@@ -138,3 +138,41 @@ def test_function_landscape_single_and_batched():
 def test_mismatched_data_is_rejected():
     with pytest.raises(ValueError, match="equal length"):
         NetworkLandscape(nn.Linear(2, 2), (torch.zeros(5, 2), torch.zeros(4, dtype=torch.long)))
+
+
+class ItemInForward(nn.Module):
+    """A model vmap cannot trace: data-dependent Python control flow."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(10, 3)
+
+    def forward(self, x):
+        out = self.linear(x)
+        return out if out.abs().max().item() < 1e9 else out * 0
+
+
+def test_models_that_vmap_cannot_trace_are_looped(caplog):
+    x, y = data()
+    landscape = NetworkLandscape(ItemInForward(), (x, y), (x, y))
+    thetas = landscape.flatten() + 0.1 * torch.randn(3, landscape.dim, generator=torch.Generator().manual_seed(0))
+    with caplog.at_level("WARNING", logger="lossbarcode"):
+        losses = landscape.evaluate(thetas)
+    assert "looping over points" in caplog.text and not landscape.vmap
+    torch.testing.assert_close(losses, torch.stack([landscape.evaluate(t) for t in thetas]))
+    assert landscape.loss(thetas).shape == (3,)
+
+
+def test_descent_trains_a_network_and_logs_each_epoch(caplog):
+    from lossbarcode.minima import descend
+
+    x, y = data()
+    y = (x[:, 0] > 0).long()  # learnable
+    landscape = NetworkLandscape(mlp(bn=True), (x, y), batch_size=50)
+    start = landscape.flatten()
+    with caplog.at_level("INFO", logger="lossbarcode"):
+        theta = descend(landscape, start, steps=5 * landscape.steps_per_epoch, lr=1e-2, optimizer="adam",
+                        steps_per_epoch=landscape.steps_per_epoch, what="mlp seed 0")
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("mlp seed 0: epoch")]
+    assert len(lines) == 5 and " lr " in lines[0] and lines[0].endswith("s")
+    assert landscape.metrics(theta)["accuracy"] > 0.9 > landscape.metrics(start)["accuracy"]

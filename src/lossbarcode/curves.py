@@ -172,8 +172,7 @@ def fit_curve(
     two midpoints go into the intervals of highest midpoint loss.
     Default recipe: 3000 steps of SGD, lr 1e-2, no momentum, constant rate.
     """
-    a = landscape._as_batch(torch.as_tensor(a))[0][0]
-    b = landscape._as_batch(torch.as_tensor(b))[0][0]
+    a, b = landscape.as_point(a), landscape.as_point(b)
     if method not in METHODS:
         raise ValueError(f"unknown curve method {method!r}; choose one of {METHODS}")
     if torch.equal(a, b):

@@ -14,6 +14,7 @@ Everything else in the library (minima search, curves, triangles) sees only this
 from __future__ import annotations
 
 import copy
+import logging
 import math
 from collections.abc import Callable
 
@@ -35,7 +36,7 @@ class Landscape:
     def evaluate(self, theta: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def _as_batch(self, theta: Tensor) -> tuple[Tensor, bool]:
+    def as_batch(self, theta: Tensor) -> tuple[Tensor, bool]:
         """Returns ``theta`` as ``[batch, dim]`` and whether the caller passed a single vector."""
         theta = torch.as_tensor(theta)
         if theta.ndim not in (1, 2) or theta.shape[-1] != self.dim:
@@ -45,6 +46,13 @@ class Landscape:
             )
         theta = theta.to(device=self.device, dtype=self.dtype)
         return (theta.unsqueeze(0), True) if theta.ndim == 1 else (theta, False)
+
+    def as_point(self, theta: Tensor) -> Tensor:
+        """``theta`` as one ``[dim]`` vector on this landscape's device and dtype."""
+        batch, single = self.as_batch(theta)
+        if not single:
+            raise ValueError(f"expected one parameter vector of shape ({self.dim},), got {tuple(batch.shape)}")
+        return batch[0]
 
 
 class FunctionLandscape(Landscape):
@@ -62,7 +70,7 @@ class FunctionLandscape(Landscape):
         self.dtype, self.device = dtype, torch.device(device)
 
     def _call(self, theta: Tensor) -> Tensor:
-        batch, single = self._as_batch(theta)
+        batch, single = self.as_batch(theta)
         values = self.fn(batch)
         if values.shape != (batch.shape[0],):
             raise ValueError(
@@ -104,6 +112,7 @@ class NetworkLandscape(Landscape):
         augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
         seed: int = 0,
         device: str | torch.device | None = None,
+        vmap: bool = True,
     ):
         self.device = torch.device(device) if device is not None else train[0].device
         self.model = copy.deepcopy(model).to(self.device).eval()
@@ -128,7 +137,7 @@ class NetworkLandscape(Landscape):
                 f"{len(self.train[0])} and {len(self.train[1])}"
             )
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
-        self.loss_fn, self.augment = loss_fn, augment
+        self.loss_fn, self.augment, self.vmap = loss_fn, augment, vmap
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
         self._order, self._cursor = torch.empty(0, dtype=torch.long), 0
 
@@ -147,10 +156,10 @@ class NetworkLandscape(Landscape):
     def to_model(self, theta: Tensor) -> nn.Module:
         """A copy of the model holding ``theta``, with BN statistics recalibrated for it."""
         model = copy.deepcopy(self.model)
-        batch, _ = self._as_batch(theta.detach())
-        torch.nn.utils.vector_to_parameters(batch[0], model.parameters())
+        flat = self.as_point(theta.detach())
+        torch.nn.utils.vector_to_parameters(flat, model.parameters())
         if self.bn_layers:
-            buffers = self.recalibrate_bn(batch[0])
+            buffers = self.recalibrate_bn(flat)
             for name, value in buffers.items():
                 model.get_buffer(name).copy_(value)
         return model
@@ -172,7 +181,7 @@ class NetworkLandscape(Landscape):
         return x, y
 
     def loss(self, theta: Tensor) -> Tensor:
-        batch, single = self._as_batch(theta)
+        batch, single = self.as_batch(theta)
         x, y = self.next_batch()
 
         def one(flat: Tensor) -> Tensor:
@@ -181,7 +190,21 @@ class NetworkLandscape(Landscape):
 
         if single:
             return one(batch[0])
-        return torch.func.vmap(one, randomness="different")(batch)
+        return self._map(one, batch)
+
+    def _map(self, fn, batch: Tensor, *shared):
+        """``fn`` over the rows of ``batch`` (with ``shared`` arguments): vmapped, or looped for a
+        model that vmap cannot trace (then ``vmap`` is switched off for good, with a log line)."""
+        if self.vmap:
+            try:
+                return torch.func.vmap(fn, in_dims=(0, *[None] * len(shared)), randomness="different")(batch, *shared)
+            except (RuntimeError, NotImplementedError) as error:
+                if "vmap" not in str(error).lower() and "batched" not in str(error).lower():
+                    raise
+                logging.getLogger("lossbarcode").warning("vmap cannot run this model (%s); looping over points", error)
+                self.vmap = False
+        rows = [fn(row, *shared) for row in batch]
+        return tuple(torch.stack(col) for col in zip(*rows)) if isinstance(rows[0], tuple) else torch.stack(rows)
 
     # ----- measurement ---------------------------------------------------------------------
     @torch.no_grad()
@@ -236,7 +259,7 @@ class NetworkLandscape(Landscape):
         data = self.train if split == "train" else self.test
         if data is None:
             raise ValueError("this landscape was built without test data")
-        batch, single = self._as_batch(theta)
+        batch, single = self.as_batch(theta)
         if self.bn_layers:
             rows = [self._metrics_at(flat, data, self.recalibrate_bn(flat)) for flat in batch]
             loss, acc = (torch.stack(col) for col in zip(*rows))
@@ -266,7 +289,7 @@ class NetworkLandscape(Landscape):
         total = torch.zeros(len(batch), dtype=torch.float64, device=self.device)
         correct = torch.zeros(len(batch), dtype=torch.float64, device=self.device)
         for x, y in self._batches(data):
-            loss, hits = torch.func.vmap(one, in_dims=(0, None, None))(batch, x, y)
+            loss, hits = self._map(one, batch, x, y)
             total += loss.double()
             correct += hits.double()
         n = len(data[0])

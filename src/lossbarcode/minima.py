@@ -31,7 +31,7 @@ def descend(
         recipe = Recipe(**{"steps": 2000, "lr": 1e-2, **recipe_kw})
     elif recipe_kw:
         raise ValueError(f"pass either a recipe or its fields, not both (got {sorted(recipe_kw)})")
-    start, single = landscape._as_batch(torch.as_tensor(theta0))
+    start, single = landscape.as_batch(torch.as_tensor(theta0))
     theta = torch.nn.Parameter(start.clone())
     optimize([theta], lambda step: landscape.loss(theta).sum(), recipe, steps_per_epoch=steps_per_epoch, what=what)
     return theta.detach()[0] if single else theta.detach()

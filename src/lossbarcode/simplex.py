@@ -144,7 +144,7 @@ def fit_triangle(
     ``train_sides``, the side centres too. Default recipe: 3000 steps of SGD, lr 1e-2, momentum
     0.9, Garipov's schedule (the curves' recipe).
     """
-    verts = torch.stack([landscape._as_batch(torch.as_tensor(v))[0][0] for v in vertices])
+    verts = torch.stack([landscape.as_point(v) for v in vertices])
     for i, j in SIDES:
         if torch.equal(verts[i], verts[j]):
             raise ValueError(f"{what}: vertices {i} and {j} are the same point; a triangle needs three distinct minima")
