@@ -16,9 +16,10 @@ def mlp(bn: bool) -> nn.Module:
     return nn.Sequential(nn.Linear(10, 16), norm(16), nn.ReLU(), nn.Linear(16, 12), norm(12), nn.ReLU(), nn.Linear(12, 3))
 
 
-def test_batched_evaluation_equals_separate_evaluations():
+@pytest.mark.parametrize("vmap", [True, False])
+def test_batched_evaluation_equals_separate_evaluations(vmap):
     x, y = data()
-    landscape = NetworkLandscape(mlp(bn=False), (x, y), (x[:50], y[:50]), eval_batch_size=64)
+    landscape = NetworkLandscape(mlp(bn=False), (x, y), (x[:50], y[:50]), eval_batch_size=64, vmap=vmap)
     thetas = landscape.flatten() + 0.3 * torch.randn(16, landscape.dim, generator=torch.Generator().manual_seed(1))
     batched = landscape.metrics(thetas)
     one_by_one = [landscape.metrics(t) for t in thetas]
@@ -32,9 +33,10 @@ def test_batched_evaluation_equals_separate_evaluations():
         torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-6)
 
 
-def test_batched_training_loss_equals_separate_losses_on_the_same_minibatch():
+@pytest.mark.parametrize("vmap", [True, False])
+def test_batched_training_loss_equals_separate_losses_on_the_same_minibatch(vmap):
     x, y = data()
-    batched = NetworkLandscape(mlp(bn=True), (x, y), batch_size=32, seed=3)
+    batched = NetworkLandscape(mlp(bn=True), (x, y), batch_size=32, seed=3, vmap=vmap)
     single = NetworkLandscape(mlp(bn=True), (x, y), batch_size=32, seed=3)
     thetas = batched.flatten() + 0.1 * torch.randn(5, batched.dim, generator=torch.Generator().manual_seed(2))
     losses = batched.loss(thetas)
@@ -154,7 +156,7 @@ class ItemInForward(nn.Module):
 
 def test_models_that_vmap_cannot_trace_are_looped(caplog):
     x, y = data()
-    landscape = NetworkLandscape(ItemInForward(), (x, y), (x, y))
+    landscape = NetworkLandscape(ItemInForward(), (x, y), (x, y), vmap=True)
     thetas = landscape.flatten() + 0.1 * torch.randn(3, landscape.dim, generator=torch.Generator().manual_seed(0))
     with caplog.at_level("WARNING", logger="lossbarcode"):
         losses = landscape.evaluate(thetas)

@@ -91,7 +91,7 @@ class NetworkLandscape(Landscape):
     """The loss of ``model`` on a dataset, as a function of its flat parameter vector.
 
     The model is evaluated with ``torch.func.functional_call``, and a batch of parameter vectors
-    with ``torch.func.vmap``: one pass over the data serves every point. Data are tensors that
+    with ``torch.func.vmap`` (default on CUDA devices): one pass over the data serves every point. Data are tensors that
     live on the compute device; minibatches are index slices of a seeded permutation, so no
     per-sample loader runs in the hot loop.
 
@@ -112,7 +112,7 @@ class NetworkLandscape(Landscape):
         augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
         seed: int = 0,
         device: str | torch.device | None = None,
-        vmap: bool = True,
+        vmap: bool | None = None,
     ):
         self.device = torch.device(device) if device is not None else train[0].device
         self.model = copy.deepcopy(model).to(self.device).eval()
@@ -137,7 +137,10 @@ class NetworkLandscape(Landscape):
                 f"{len(self.train[0])} and {len(self.train[1])}"
             )
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
-        self.loss_fn, self.augment, self.vmap = loss_fn, augment, vmap
+        self.loss_fn, self.augment = loss_fn, augment
+        # vmap pays on a GPU (many small forward passes become one); on a CPU a loop is as fast
+        # (benchmarks/batched_evaluation.py), so that is the default there.
+        self.vmap = self.device.type == "cuda" if vmap is None else vmap
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
         self._order, self._cursor = torch.empty(0, dtype=torch.long), 0
 
