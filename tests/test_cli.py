@@ -38,7 +38,7 @@ def test_barcode_verb_reads_the_file_contracts(tmp_path):
 def test_barcode_verb_rejects_a_curve_named_after_unknown_minima(tmp_path):
     write_json(tmp_path / "a.json", {"train_loss": 0.0})
     write_json(tmp_path / "a-b.json", {"max": 1.0})
-    with pytest.raises(SystemExit, match="must be named after 2 minima"):
+    with pytest.raises(ValueError, match="must be named after 2 minima"):
         main(["barcode", "--minima", str(tmp_path / "a.json"), "--curves", str(tmp_path / "a-b.json"), "--out", str(tmp_path / "o.json")])
 
 
@@ -63,7 +63,8 @@ def test_interrupted_write_leaves_the_old_file(tmp_path, monkeypatch):
 
 
 def test_cli_starts_without_heavy_imports():
-    code = "import sys, lossbarcode.cli; print(sorted(m for m in ('torch', 'gudhi', 'numpy') if m in sys.modules))"
+    code = ("import sys, lossbarcode.cli, lossbarcode.jobs, lossbarcode.models; "
+            "print(sorted(m for m in ('torch', 'gudhi', 'numpy', 'matplotlib') if m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
 
 

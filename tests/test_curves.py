@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from lossbarcode.curves import Bezier, Chain, fit_curve, make_curve
+from lossbarcode.curves import Bezier, Chain, curve_state, fit_curve, load_curve, make_curve
 from lossbarcode.landscape import FunctionLandscape
 
 A = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
@@ -104,3 +104,11 @@ def test_nan_losses_during_fitting_raise(method):
 def test_profile_needs_a_landscape():
     with pytest.raises(ValueError, match="no landscape"):
         make_curve("bezier", A, B).profile()
+
+
+@pytest.mark.parametrize("method", ["bezier", "polychain", "pointchain"])
+def test_saved_curves_come_back_identical(method):
+    curve = fit_curve(bowl(), A, B, method, bends=2)
+    back = load_curve(curve_state(curve))
+    assert back.method == method
+    torch.testing.assert_close(back.weights(T), curve.weights(T).detach())

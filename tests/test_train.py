@@ -80,3 +80,40 @@ def test_recipe_and_fields_cannot_both_be_given():
     landscape = FunctionLandscape(lambda p: (p**2).sum(-1), dim=2)
     with pytest.raises(ValueError, match="either a recipe or its fields"):
         descend(landscape, torch.zeros(2), Recipe(steps=1, lr=0.1), lr=0.2)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"optimizer": "sgd"},
+        {"optimizer": "sgd", "momentum": 0.9},
+        {"optimizer": "sgd", "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4},
+        {"optimizer": "sgd", "weight_decay": 1e-2},
+        {"optimizer": "adam"},
+        {"optimizer": "adam", "weight_decay": 1e-3},
+        {"optimizer": "adamw", "weight_decay": 1e-2},
+    ],
+)
+def test_optimizer_updates_equal_torch_optim(fields):
+    from lossbarcode.train import Optimizer
+
+    g = torch.Generator().manual_seed(0)
+    ours = [torch.nn.Parameter(torch.randn(5, generator=g, dtype=torch.float64)), torch.nn.Parameter(torch.randn(3, 2, generator=g, dtype=torch.float64))]
+    theirs = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    recipe = Recipe(steps=30, lr=0.05, schedule="garipov", **fields)
+    cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[recipe.optimizer]
+    kw = {"momentum": recipe.momentum, "nesterov": recipe.nesterov} if recipe.optimizer == "sgd" else {}
+    reference = cls(theirs, lr=recipe.lr, weight_decay=recipe.weight_decay, **kw)
+    optimizer = Optimizer(ours, recipe)
+    for step in range(recipe.steps):
+        target = torch.randn(5, generator=g, dtype=torch.float64)
+        for params in (ours, theirs):
+            for p in params:
+                p.grad = None
+            (((params[0] - target) ** 2).sum() + 0.1 * params[1].sin().sum() * params[0].sum()).backward()
+        optimizer.step(recipe.lr_at(step))
+        for group in reference.param_groups:
+            group["lr"] = recipe.lr_at(step)
+        reference.step()
+        for a, b in zip(ours, theirs):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)

@@ -1,53 +1,32 @@
-"""The ``lossbarcode`` command: one verb per workflow step, each a thin shell around one library call.
+"""The ``lossbarcode`` command: one verb per workflow step, each a thin shell around ``lossbarcode.jobs``.
 
-Heavy modules (torch, gudhi) are imported inside the verbs, so ``lossbarcode --help`` and the CPU
-verbs start in a fraction of a second.
+Heavy modules (torch, gudhi, matplotlib) are imported inside the verbs, so ``lossbarcode --help``
+starts in a fraction of a second.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
-from pathlib import Path
 
 
-def barcode(args: argparse.Namespace) -> None:
-    """Barcodes of one model from its minima, curves and (optionally) triangles files."""
-    import numpy as np
+def _spec(text: str) -> dict:
+    try:
+        spec = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"--spec is not valid JSON: {error}") from None
+    if not isinstance(spec, dict):
+        raise argparse.ArgumentTypeError("--spec must be a JSON object (a run spec)")
+    return spec
 
-    from . import barcode as bc
-    from .io import read_json, write_json
 
-    names = [Path(p).stem for p in args.minima]
-    index = {name: i for i, name in enumerate(names)}
-    if len(index) != len(names):
-        raise SystemExit("error: two minima files share a name")
-    losses = [read_json(p)["train_loss"] for p in args.minima]
+def _threads(n: int | None) -> None:
+    if n:
+        import torch
 
-    def key(path: str, arity: int) -> tuple[int, ...]:
-        parts = Path(path).stem.split("-")
-        if len(parts) != arity or any(p not in index for p in parts):
-            raise SystemExit(f"error: {path} must be named after {arity} minima ({', '.join(names)}) joined by '-'")
-        return tuple(index[p] for p in parts)
-
-    edges = {key(p, 2): read_json(p)["max"] for p in args.curves}
-    triangles = {key(p, 3): read_json(p) for p in args.triangles}
-    result = bc.summary(losses, edges, {k: t["max"] for k, t in triangles.items()})
-    result.update(
-        minima={"names": names, "train_loss": losses},
-        edges={"-".join(names[i] for i in k): w for k, w in edges.items()},
-        triangles={"-".join(names[i] for i in k): {"side_max": t["side_max"], "max": t["max"]} for k, t in triangles.items()},
-        triangle_lifespans=bc.triangle_lifespans(
-            np.array([t["side_max"] for t in triangles.values()]).reshape(-1, 3),
-            np.array([t["max"] for t in triangles.values()]),
-        ).tolist(),
-    )
-    write_json(args.out, result)
-    logging.getLogger("lossbarcode").info(
-        "barcode of %d minima, %d curves, %d triangles: TO-score %.4g, W_inf %.4g -> %s",
-        len(losses), len(edges), len(triangles), result["to_score"]["euclidean"], result["w_inf"]["euclidean"], args.out,
-    )
+        torch.set_num_threads(n)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -55,18 +34,61 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     verbs = parser.add_subparsers(dest="verb", required=True)
 
-    p = verbs.add_parser("barcode", help=barcode.__doc__)
-    p.add_argument("--minima", nargs="+", required=True, help="minima/{name}.json files (key train_loss)")
+    p = verbs.add_parser("prepare-data", help="download (or build a stand-in) and store a dataset as tensors")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--root", required=True, help="data folder; the tensors go to ROOT/DATASET.pt")
+    p.add_argument("--mirror", default=None, help="base URL replacing the dataset's download location")
+
+    for verb, help_ in (("train-minimum", "train one minimum"), ("fit-curve", "fit the curve between two minima"),
+                        ("fit-triangle", "fit the triangle on three minima")):
+        p = verbs.add_parser(verb, help=help_)
+        p.add_argument("--spec", type=_spec, required=True, help="the run spec, JSON")
+        p.add_argument("--data", required=True, help="the dataset's tensor file")
+        p.add_argument("--out", required=True, help="output path without suffix (.pt and .json are written)")
+        p.add_argument("--threads", type=int, default=None)
+        if verb == "train-minimum":
+            p.add_argument("--seed", type=int, required=True)
+        if verb == "fit-curve":
+            p.add_argument("--ends", nargs=2, required=True, help="the two minima .pt files")
+        if verb == "fit-triangle":
+            p.add_argument("--vertices", nargs=3, required=True, help="three minima .pt files")
+            p.add_argument("--curves", nargs=3, required=True, help="curve .pt files for sides (0,1), (0,2), (1,2)")
+
+    p = verbs.add_parser("barcode", help="barcodes of one model from its minima, curves and triangles")
+    p.add_argument("--minima", nargs="+", required=True, help="minima/{seed}.json files (key train_loss)")
     p.add_argument("--curves", nargs="*", default=[], help="curves/{a}-{b}.json files (key max)")
     p.add_argument("--triangles", nargs="*", default=[], help="triangles/{a}-{b}-{c}.json files (keys side_max, max)")
     p.add_argument("--out", required=True, help="barcode.json to write")
-    p.set_defaults(run=barcode)
+
+    p = verbs.add_parser("figure", help="draw one figure from barcodes")
+    p.add_argument("--kind", required=True)
+    p.add_argument("--title", required=True)
+    p.add_argument("--scale", required=True, choices=["quick", "paper"])
+    p.add_argument("--runs", type=json.loads, required=True, help="JSON list of run records with a barcode path")
+    p.add_argument("--out", required=True, help="output path without suffix (.png, .pdf, .csv)")
 
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr
-    )
-    args.run(args)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(message)s", stream=sys.stderr)
+    from . import jobs
+
+    if args.verb == "prepare-data":
+        from .data import prepare
+
+        print(prepare(args.dataset, args.root, mirror=args.mirror))
+    elif args.verb == "train-minimum":
+        _threads(args.threads)
+        jobs.train_minimum(args.spec, args.data, args.seed, args.out)
+    elif args.verb == "fit-curve":
+        _threads(args.threads)
+        jobs.fit_curve(args.spec, args.data, args.ends, args.out)
+    elif args.verb == "fit-triangle":
+        _threads(args.threads)
+        jobs.fit_triangle(args.spec, args.data, args.vertices, args.curves, args.out)
+    elif args.verb == "barcode":
+        jobs.barcode(args.minima, args.curves, args.triangles, args.out)
+    elif args.verb == "figure":
+        jobs.figure(args.kind, args.title, args.scale, args.runs, args.out)
 
 
 if __name__ == "__main__":

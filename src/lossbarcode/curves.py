@@ -134,6 +134,22 @@ class Chain(Curve):
         self.nodes = nn.Parameter(nodes[order])
 
 
+def curve_state(curve: Curve) -> dict:
+    """Everything needed to rebuild ``curve`` (plain tensors, for ``torch.save``)."""
+    return {"method": curve.method, "state": {k: v.detach().cpu() for k, v in curve.state_dict().items()}}
+
+
+def load_curve(saved: dict) -> Curve:
+    """The curve saved by ``curve_state``."""
+    state = saved["state"]
+    if saved["method"] == "bezier":
+        curve: Curve = Bezier(state["start"], state["end"], bends=len(state["bends"]))
+    else:
+        curve = Chain(state["start"], state["end"], nodes=len(state["positions"]) - 2, method=saved["method"])
+    curve.load_state_dict(state)
+    return curve
+
+
 def make_curve(method: str, start: Tensor, end: Tensor, bends: int = 1) -> Curve:
     """An untrained curve of ``method`` with ``bends`` interior control points on the straight line."""
     if method not in METHODS:

@@ -92,14 +92,55 @@ def lr_factor(schedule: str, progress: float, step: int, args: dict) -> float:
     raise ValueError(f"unknown schedule {schedule!r}")
 
 
-def make_optimizer(params: Sequence[Tensor], recipe: Recipe) -> torch.optim.Optimizer:
-    if recipe.optimizer == "sgd":
-        return torch.optim.SGD(
-            params, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov,
-            weight_decay=recipe.weight_decay,
-        )
-    cls = torch.optim.Adam if recipe.optimizer == "adam" else torch.optim.AdamW
-    return cls(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+class Optimizer:
+    """SGD (momentum, Nesterov, coupled weight decay), Adam and AdamW, with torch.optim's update rules.
+
+    Written out because constructing any torch.optim optimizer imports torch._dynamo, 1.7 s that
+    would dominate the short jobs of the workflow; tests check every update against torch.optim.
+    """
+
+    def __init__(self, params: Sequence[Tensor], recipe: Recipe, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.params, self.recipe, self.betas, self.eps = list(params), recipe, betas, eps
+        self.state: list[dict] = [{} for _ in self.params]
+        self.steps = 0
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self, lr: float) -> None:
+        self.steps += 1
+        r = self.recipe
+        for p, state in zip(self.params, self.state):
+            if p.grad is None:
+                continue
+            g = p.grad
+            if r.optimizer == "sgd":
+                if r.weight_decay:
+                    g = g.add(p, alpha=r.weight_decay)
+                if r.momentum:
+                    buf = state.get("momentum")
+                    state["momentum"] = buf = g.clone() if buf is None else buf.mul_(r.momentum).add_(g)
+                    g = g.add(buf, alpha=r.momentum) if r.nesterov else buf
+                p.add_(g, alpha=-lr)
+                continue
+            if r.optimizer == "adamw":
+                p.mul_(1 - lr * r.weight_decay)
+            elif r.weight_decay:
+                g = g.add(p, alpha=r.weight_decay)
+            beta1, beta2 = self.betas
+            m = state.setdefault("m", torch.zeros_like(p))
+            v = state.setdefault("v", torch.zeros_like(p))
+            m.lerp_(g, 1 - beta1)
+            v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+            step_size = lr / (1 - beta1**self.steps)
+            denom = (v.sqrt() / math.sqrt(1 - beta2**self.steps)).add_(self.eps)
+            p.addcdiv_(m, denom, value=-step_size)
+
+
+def make_optimizer(params: Sequence[Tensor], recipe: Recipe) -> Optimizer:
+    return Optimizer(params, recipe)
 
 
 def optimize(
@@ -111,7 +152,7 @@ def optimize(
     steps_per_epoch: int | None = None,
     adjust_grad: Callable[[], None] | None = None,
     what: str = "optimization",
-    optimizer: torch.optim.Optimizer | None = None,
+    optimizer: Optimizer | None = None,
 ) -> list[float]:
     """Runs ``recipe`` on ``params`` and returns the mean loss of every epoch.
 
@@ -128,14 +169,12 @@ def optimize(
     running, count, tick = None, 0, time.perf_counter()
     for step in steps:
         lr = recipe.lr_at(step)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad()
         loss = objective(step)
         loss.backward()
         if adjust_grad is not None:
             adjust_grad()
-        opt.step()
+        opt.step(lr)
         running = loss.detach() if running is None else running + loss.detach()
         count += 1
         if count == epoch or step == steps[-1]:

@@ -1,0 +1,30 @@
+# lossbarcode: every figure and table of the Loss Barcode paper (and paper 004's index-1 barcodes).
+#   snakemake --profile profiles/quick          toy scale, offline, on a laptop CPU
+#   snakemake --cores all --resources gpu=4     paper scale (config/config.yaml, the default)
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+# A --configfile (as in the quick profile) replaces the paper configuration instead of being
+# merged into it, so the two scales never mix.
+if not workflow.config_settings.configfiles:
+
+    configfile: "config/config.yaml"
+
+
+validate(config, "config/schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/minima.smk"
+include: "rules/curves.smk"
+include: "rules/triangles.smk"
+include: "rules/barcodes.smk"
+include: "rules/figures.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

@@ -1,0 +1,17 @@
+# One barcode per model: H0 (graph and direct rules), TO-score, H1 and W_inf.
+
+
+rule barcode:
+    input:
+        minima=lambda wc: expand(f"{RUN}/minima/{{seed}}.json", seed=seeds(wc.experiment), allow_missing=True),
+        curves=lambda wc: expand(f"{RUN}/curves/{{pair}}.json", pair=pairs(wc.experiment), allow_missing=True),
+        triangles=lambda wc: expand(f"{RUN}/triangles/{{triple}}.json", triple=triples(wc.experiment), allow_missing=True),
+    output:
+        f"{RUN}/barcode.json",
+    log:
+        f"{LOGS}/barcode.log",
+    benchmark:
+        f"{LOGS}/barcode.benchmark.tsv"
+    shell:
+        "lossbarcode barcode --minima {input.minima} --curves {input.curves} --triangles {input.triangles}"
+        " --out {output} 2> {log}"

@@ -1,0 +1,25 @@
+# One optimized curve per pair of minima.
+
+
+rule fit_curve:
+    input:
+        data=dataset_file,
+        a=f"{RUN}/minima/{{a}}.pt",
+        b=f"{RUN}/minima/{{b}}.pt",
+    output:
+        multiext(f"{RUN}/curves/{{a}}-{{b}}", ".pt", ".json"),
+    log:
+        f"{LOGS}/curves/{{a}}-{{b}}.log",
+    benchmark:
+        f"{LOGS}/curves/{{a}}-{{b}}.benchmark.tsv"
+    params:
+        spec=run_spec,
+        out=f"{RUN}/curves/{{a}}-{{b}}",
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=section_resources("curve", "mem_mb", 8000),
+        runtime=section_resources("curve", "runtime", 480),
+    shell:
+        "lossbarcode fit-curve --spec {params.spec:q} --data {input.data} --ends {input.a} {input.b}"
+        " --out {params.out} --threads {threads} 2> {log}"

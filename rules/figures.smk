@@ -1,0 +1,24 @@
+# One job per figure; which runs feed it and how it is drawn come from the config.
+
+
+localrules:
+    figure,
+
+
+rule figure:
+    input:
+        lambda wc: [r["barcode"] for r in figure_runs(wc.figure)],
+    output:
+        multiext(f"{FIGURES}/{{figure}}", ".png", ".pdf", ".csv"),
+    log:
+        f"{FIGURES}/logs/{{figure}}.log",
+    benchmark:
+        f"{FIGURES}/logs/{{figure}}.benchmark.tsv"
+    params:
+        kind=lambda wc: figure_spec(wc.figure)["kind"],
+        title=lambda wc: figure_spec(wc.figure)["title"],
+        runs=lambda wc: json.dumps(figure_runs(wc.figure)),
+        out=f"{FIGURES}/{{figure}}",
+    shell:
+        "lossbarcode figure --kind {params.kind} --title {params.title:q} --scale {config[scale]}"
+        " --runs {params.runs:q} --out {params.out} 2> {log}"

@@ -1,0 +1,23 @@
+# One trained minimum per seed.
+
+
+rule train_minimum:
+    input:
+        data=dataset_file,
+    output:
+        multiext(f"{RUN}/minima/{{seed}}", ".pt", ".json"),
+    log:
+        f"{LOGS}/minima/{{seed}}.log",
+    benchmark:
+        f"{LOGS}/minima/{{seed}}.benchmark.tsv"
+    params:
+        spec=run_spec,
+        out=f"{RUN}/minima/{{seed}}",
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=section_resources("minimum", "mem_mb", 8000),
+        runtime=section_resources("minimum", "runtime", 240),
+    shell:
+        "lossbarcode train-minimum --spec {params.spec:q} --data {input.data} --seed {wildcards.seed}"
+        " --out {params.out} --threads {threads} 2> {log}"

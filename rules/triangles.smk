@@ -1,0 +1,25 @@
+# One optimized triangle per triple of minima (paper 004).
+
+
+rule fit_triangle:
+    input:
+        data=dataset_file,
+        vertices=[f"{RUN}/minima/{{a}}.pt", f"{RUN}/minima/{{b}}.pt", f"{RUN}/minima/{{c}}.pt"],
+        curves=[f"{RUN}/curves/{{a}}-{{b}}.pt", f"{RUN}/curves/{{a}}-{{c}}.pt", f"{RUN}/curves/{{b}}-{{c}}.pt"],
+    output:
+        multiext(f"{RUN}/triangles/{{a}}-{{b}}-{{c}}", ".pt", ".json"),
+    log:
+        f"{LOGS}/triangles/{{a}}-{{b}}-{{c}}.log",
+    benchmark:
+        f"{LOGS}/triangles/{{a}}-{{b}}-{{c}}.benchmark.tsv"
+    params:
+        spec=run_spec,
+        out=f"{RUN}/triangles/{{a}}-{{b}}-{{c}}",
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=section_resources("triangle", "mem_mb", 8000),
+        runtime=section_resources("triangle", "runtime", 480),
+    shell:
+        "lossbarcode fit-triangle --spec {params.spec:q} --data {input.data} --vertices {input.vertices}"
+        " --curves {input.curves} --out {params.out} --threads {threads} 2> {log}"

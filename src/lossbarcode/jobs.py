@@ -1,0 +1,218 @@
+"""Workflow jobs: files in, files out, one function per CLI verb.
+
+Each job reads a *run spec* (one experiment's settings for one dataset and model, resolved by the
+workflow, see ``rules/common.smk``), the files of earlier steps, and writes its own files
+atomically. Recipes in specs count epochs; here they become steps of the training loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from pathlib import Path
+
+from .io import read_json, save_torch, write_json
+
+log = logging.getLogger("lossbarcode")
+
+RECIPE_KEYS = ("optimizer", "lr", "momentum", "nesterov", "weight_decay", "schedule")
+
+
+def recipe_from(section: dict, steps_per_epoch: int):
+    """A ``Recipe`` from a config section counted in epochs (schedule arguments too)."""
+    from .train import Recipe
+
+    steps = int(section["epochs"]) * steps_per_epoch
+    args = dict(section.get("schedule_args", {}))
+    schedule = section.get("schedule", "constant")
+    if schedule == "cyclic":
+        args["period"] = max(2, round(float(args["period"]) * steps_per_epoch))
+    elif schedule == "step":
+        args["milestones"] = [m / section["epochs"] for m in args.get("milestones", [])]
+    elif schedule == "piecewise":
+        args["knots"] = [[e / section["epochs"], f] for e, f in args["knots"]]
+    return Recipe(steps=steps, schedule_args=args, **{k: section[k] for k in RECIPE_KEYS if k in section})
+
+
+def device_of(spec: dict):
+    import torch
+
+    wanted = spec.get("device", "auto")
+    if wanted == "auto":
+        wanted = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(wanted)
+
+
+def job_seed(spec: dict, name: str) -> int:
+    """A stable seed for one job of a run (a curve, a triangle), independent of job order."""
+    return zlib.crc32(f"{spec['experiment']}/{spec['run']}/{name}".encode())
+
+
+def landscape_for(spec: dict, data_path: str, section: str, seed: int):
+    """The network landscape of a run, with the minibatch size of ``section``."""
+    import torch
+
+    from . import models
+    from .data import load
+    from .landscape import NetworkLandscape
+
+    device = device_of(spec)
+    shape = spec.get("data", {}).get("shape")
+    data = load(data_path, shape=tuple(shape) if shape else None,
+                train_size=spec.get("data", {}).get("train_size"), device=device)
+    torch.manual_seed(seed)
+    model = models.build(spec["model"], input_shape=tuple(data.x_train.shape[1:]), classes=data.classes,
+                         **spec.get("model_args", {}))
+    return NetworkLandscape(model, data.train(), data.test(), batch_size=spec[section]["batch_size"],
+                            seed=seed, device=device)
+
+
+def _what(spec: dict, thing: str) -> str:
+    return f"experiment {spec['experiment']}, model {spec['run']}, {thing}"
+
+
+def _advice(spec: dict, section: str) -> str:
+    return (f"; to change it, lower experiments.{spec['experiment']}.{section}.lr "
+            f"(now {spec[section]['lr']}) in the config")
+
+
+def train_minimum(spec: dict, data_path: str, seed: int, out: str) -> None:
+    """Trains one minimum from the seed's initialisation: ``out``.pt (weights) and ``out``.json."""
+    from .minima import descend
+
+    landscape = landscape_for(spec, data_path, "minimum", seed)
+    recipe = recipe_from(spec["minimum"], landscape.steps_per_epoch)
+    start = time.perf_counter()
+    try:
+        theta = descend(landscape, landscape.flatten(), recipe, steps_per_epoch=landscape.steps_per_epoch,
+                        what=_what(spec, f"seed {seed}"))
+    except FloatingPointError as error:
+        raise FloatingPointError(f"{error}{_advice(spec, 'minimum')}") from error
+    seconds = time.perf_counter() - start
+    train, test = landscape.metrics(theta, "train"), landscape.metrics(theta, "test")
+    save_torch(f"{out}.pt", {"theta": theta.cpu(), "model": spec["model"], "model_args": spec.get("model_args", {})})
+    write_json(f"{out}.json", {
+        "seed": seed, "train_loss": train["loss"].item(), "train_accuracy": train["accuracy"].item(),
+        "test_loss": test["loss"].item(), "test_accuracy": test["accuracy"].item(),
+        "parameters": landscape.dim, "epochs": spec["minimum"]["epochs"], "steps": recipe.steps,
+        "seconds": seconds, "recipe": spec["minimum"],
+    })
+    log.info("minimum seed %d: train loss %.4g, test accuracy %.4f, %.1fs", seed, train["loss"].item(),
+             test["accuracy"].item(), seconds)
+
+
+def fit_curve(spec: dict, data_path: str, ends: list[str], out: str) -> None:
+    """Fits the curve between two minima files: ``out``.pt (the curve) and ``out``.json (its profile)."""
+    import torch
+
+    from .curves import curve_state, fit_curve as fit
+
+    name = Path(out).name
+    section = spec["curve"]
+    landscape = landscape_for(spec, data_path, "curve", job_seed(spec, name))
+    a, b = (torch.load(p, map_location=landscape.device)["theta"] for p in ends)
+    recipe = recipe_from(section, landscape.steps_per_epoch)
+    extra = {"insert_every": section["insert_every"] * landscape.steps_per_epoch, "l2": section.get("l2", 0.0)} \
+        if section["method"] == "pointchain" else {"weight_decay": section.get("weight_decay", 0.0),
+                                                   "points_per_step": section.get("points_per_step", 1)}
+    start = time.perf_counter()
+    try:
+        curve = fit(landscape, a, b, section["method"], bends=section["bends"], recipe=recipe,
+                    seed=job_seed(spec, name), steps_per_epoch=landscape.steps_per_epoch,
+                    what=_what(spec, f"curve {name}"), **extra)
+    except FloatingPointError as error:
+        raise FloatingPointError(f"{error}{_advice(spec, 'curve')}") from error
+    seconds = time.perf_counter() - start
+    t, loss = curve.profile(section.get("profile_points", 61), refine=section.get("refine", 3))
+    record = {"method": section["method"], "t": t.tolist(), "train_loss": loss.tolist(),
+              "max": float(loss.max()), "argmax": float(t[loss.argmax()]), "seconds": seconds, "recipe": section}
+    if section.get("test_profile", False):
+        with torch.no_grad():
+            weights = curve.weights(torch.from_numpy(t).to(landscape.device))
+            record["test_loss"] = landscape.metrics(weights, "test")["loss"].double().cpu().tolist()
+    save_torch(f"{out}.pt", curve_state(curve))
+    write_json(f"{out}.json", record)
+    log.info("curve %s: max train loss %.4g at t=%.3f, %.1fs", name, record["max"], record["argmax"], seconds)
+
+
+def fit_triangle(spec: dict, data_path: str, vertices: list[str], curves: list[str], out: str) -> None:
+    """Fits the triangle on three minima and their curves: ``out``.pt and ``out``.json (Alg. 2)."""
+    import torch
+
+    from .curves import load_curve
+    from .simplex import fit_triangle as fit
+
+    name = Path(out).name
+    section = spec["triangle"]
+    landscape = landscape_for(spec, data_path, "triangle", job_seed(spec, name))
+    thetas = [torch.load(p, map_location=landscape.device)["theta"] for p in vertices]
+    sides = [load_curve(torch.load(p)).to(landscape.device) for p in curves]
+    recipe = recipe_from(section, landscape.steps_per_epoch)
+    start = time.perf_counter()
+    try:
+        triangle = fit(landscape, tuple(thetas), sides, train_sides=section.get("train_sides", False),
+                       recipe=recipe, weight_decay=section.get("weight_decay", 0.0), seed=job_seed(spec, name),
+                       steps_per_epoch=landscape.steps_per_epoch, what=_what(spec, f"triangle {name}"))
+    except FloatingPointError as error:
+        raise FloatingPointError(f"{error}{_advice(spec, 'triangle')}") from error
+    seconds = time.perf_counter() - start
+    points, losses = triangle.grid(section.get("grid", 30))
+    lifespan = triangle.lifespan(section.get("grid", 30))
+    save_torch(f"{out}.pt", {k: v.detach().cpu() for k, v in triangle.state_dict().items()})
+    write_json(f"{out}.json", {**lifespan, "points": points.tolist(), "train_loss": losses.tolist(),
+                               "seconds": seconds, "recipe": section})
+    log.info("triangle %s: bar [%.4g, %.4g], %.1fs", name, *lifespan["bar"], seconds)
+
+
+def barcode(minima: list[str], curves: list[str], triangles: list[str], out: str) -> None:
+    """Barcodes of one model from its minima, curves and triangles files (named by seeds)."""
+    import numpy as np
+
+    from . import barcode as bc
+
+    names = [Path(p).stem for p in minima]
+    index = {name: i for i, name in enumerate(names)}
+    if len(index) != len(names):
+        raise ValueError("two minima files share a name")
+
+    def key(path: str, arity: int) -> tuple[int, ...]:
+        parts = Path(path).stem.split("-")
+        if len(parts) != arity or any(p not in index for p in parts):
+            raise ValueError(f"{path} must be named after {arity} minima ({', '.join(names)}) joined by '-'")
+        return tuple(index[p] for p in parts)
+
+    records = [read_json(p) for p in minima]
+    losses = [r["train_loss"] for r in records]
+    edges = {key(p, 2): read_json(p)["max"] for p in curves}
+    faces = {key(p, 3): read_json(p) for p in triangles}
+    result = bc.summary(losses, edges, {k: t["max"] for k, t in faces.items()})
+    result.update(
+        minima={"names": names, **{field: [r.get(field) for r in records] for field in
+                ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "parameters")}},
+        edges={"-".join(names[i] for i in k): w for k, w in edges.items()},
+        triangles={"-".join(names[i] for i in k): {"side_max": t["side_max"], "max": t["max"]} for k, t in faces.items()},
+        triangle_lifespans=bc.triangle_lifespans(
+            np.array([t["side_max"] for t in faces.values()]).reshape(-1, 3),
+            np.array([t["max"] for t in faces.values()]),
+        ).tolist(),
+    )
+    write_json(out, result)
+    log.info("barcode of %d minima, %d curves, %d triangles: TO-score %.4g, W_inf %.4g", len(losses), len(edges),
+             len(faces), result["to_score"]["euclidean"], result["w_inf"]["euclidean"])
+
+
+def figure(kind: str, title: str, scale: str, runs: list[dict], out: str) -> None:
+    """Draws one figure from the barcodes of its runs (``runs``: records naming a ``barcode`` file)."""
+    from . import figures, models
+    from .data import DATASETS
+
+    records = []
+    for run in runs:
+        label, order = models.describe(run["model"])
+        dataset = DATASETS[run["dataset"]]
+        records.append({**run, "dataset_title": dataset.title, "model_label": label, "order": order,
+                        "barcode": read_json(run["barcode"])})
+        records[-1]["parameters"] = (records[-1]["barcode"]["minima"].get("parameters") or [None])[0]
+    paths = figures.render(kind, records, scale=scale, title=title, out=out)
+    log.info("figure %s: %s", kind, ", ".join(map(str, paths)))

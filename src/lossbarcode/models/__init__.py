@@ -1,0 +1,52 @@
+"""Architectures by name: ``build("fcn-4", input_shape=(1, 28, 28), classes=10, width=128)``.
+
+A name is a family and its shape parameters (``fcn-4``: four hidden layers); other arguments
+(``width``) come from the experiment's ``model_args``. Parsing a name needs no torch, so the
+workflow can check a configuration before any job starts.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Family:
+    pattern: str          # regex with named groups: the name's shape parameters
+    module: str           # lossbarcode.models.<module>.build(input_shape, classes, **params, **args)
+    label: str            # how figures name a member, formatted with the groups
+    order: str            # the group that sorts members along a figure's x axis
+
+
+FAMILIES = {
+    "fcn": Family(r"fcn-(?P<depth>[1-9][0-9]*)", "fcn", "{depth} hidden layers", "depth"),
+}
+
+
+def parse(name: str) -> tuple[str, dict[str, int]]:
+    """``(family, shape parameters)`` of a model name; ValueError for an unknown name."""
+    for family, spec in FAMILIES.items():
+        match = re.fullmatch(spec.pattern, name)
+        if match:
+            return family, {k: int(v) for k, v in match.groupdict().items()}
+    known = ", ".join(f.pattern for f in FAMILIES.values())
+    raise ValueError(f"unknown model {name!r}; known model names match: {known}")
+
+
+def describe(name: str) -> tuple[str, int]:
+    """``(label, order)`` of a model for figures."""
+    family, params = parse(name)
+    spec = FAMILIES[family]
+    return spec.label.format(**params), params[spec.order]
+
+
+def build(name: str, *, input_shape: tuple[int, ...], classes: int, **args):
+    family, params = parse(name)
+    module = importlib.import_module(f"{__name__}.{FAMILIES[family].module}")
+    return module.build(input_shape=tuple(input_shape), classes=classes, **params, **args)
+
+
+def parameter_count(model) -> int:
+    return sum(p.numel() for p in model.parameters())
