@@ -8,6 +8,8 @@ rule barcode:
         triangles=lambda wc: expand(f"{RUN}/triangles/{{triple}}.json", triple=triples(wc.experiment), allow_missing=True),
     output:
         f"{RUN}/barcode.json",
+    conda:
+        "../envs/lossbarcode.yaml"
     log:
         f"{LOGS}/barcode.log",
     benchmark:

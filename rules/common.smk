@@ -1,5 +1,6 @@
 # Helpers shared by the rules: the experiment grid, run specs and input functions.
 import json
+import os
 from itertools import combinations
 
 from lossbarcode import models as model_registry
@@ -80,6 +81,11 @@ def run_spec(wildcards):
 
 def dataset_file(wildcards):
     return f"{DATA}/{split_run(wildcards.experiment, wildcards.run)[0]}.pt"
+
+
+def output_prefix(wildcards, output):
+    """The common stem of a rule's outputs (jobs write STEM.pt, STEM.json, ...)."""
+    return os.path.splitext(output[0])[0]
 
 
 def section_resources(section, key, default):

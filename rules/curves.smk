@@ -8,13 +8,15 @@ rule fit_curve:
         b=f"{RUN}/minima/{{b}}.pt",
     output:
         multiext(f"{RUN}/curves/{{a}}-{{b}}", ".pt", ".json"),
+    conda:
+        "../envs/lossbarcode.yaml"
     log:
         f"{LOGS}/curves/{{a}}-{{b}}.log",
     benchmark:
         f"{LOGS}/curves/{{a}}-{{b}}.benchmark.tsv"
     params:
         spec=run_spec,
-        out=f"{RUN}/curves/{{a}}-{{b}}",
+        out=output_prefix,
     threads: 1
     resources:
         gpu=1,

@@ -10,6 +10,8 @@ rule figure:
         lambda wc: [r["barcode"] for r in figure_runs(wc.figure)],
     output:
         multiext(f"{FIGURES}/{{figure}}", ".png", ".pdf", ".csv"),
+    conda:
+        "../envs/lossbarcode.yaml"
     log:
         f"{FIGURES}/logs/{{figure}}.log",
     benchmark:
@@ -18,7 +20,8 @@ rule figure:
         kind=lambda wc: figure_spec(wc.figure)["kind"],
         title=lambda wc: figure_spec(wc.figure)["title"],
         runs=lambda wc: json.dumps(figure_runs(wc.figure)),
-        out=f"{FIGURES}/{{figure}}",
+        out=output_prefix,
+        scale=config["scale"],
     shell:
-        "lossbarcode figure --kind {params.kind} --title {params.title:q} --scale {config[scale]}"
+        "lossbarcode figure --kind {params.kind} --title {params.title:q} --scale {params.scale}"
         " --runs {params.runs:q} --out {params.out} 2> {log}"

@@ -6,13 +6,15 @@ rule train_minimum:
         data=dataset_file,
     output:
         multiext(f"{RUN}/minima/{{seed}}", ".pt", ".json"),
+    conda:
+        "../envs/lossbarcode.yaml"
     log:
         f"{LOGS}/minima/{{seed}}.log",
     benchmark:
         f"{LOGS}/minima/{{seed}}.benchmark.tsv"
     params:
         spec=run_spec,
-        out=f"{RUN}/minima/{{seed}}",
+        out=output_prefix,
     threads: 1
     resources:
         gpu=1,

@@ -8,13 +8,15 @@ rule fit_triangle:
         curves=[f"{RUN}/curves/{{a}}-{{b}}.pt", f"{RUN}/curves/{{a}}-{{c}}.pt", f"{RUN}/curves/{{b}}-{{c}}.pt"],
     output:
         multiext(f"{RUN}/triangles/{{a}}-{{b}}-{{c}}", ".pt", ".json"),
+    conda:
+        "../envs/lossbarcode.yaml"
     log:
         f"{LOGS}/triangles/{{a}}-{{b}}-{{c}}.log",
     benchmark:
         f"{LOGS}/triangles/{{a}}-{{b}}-{{c}}.benchmark.tsv"
     params:
         spec=run_spec,
-        out=f"{RUN}/triangles/{{a}}-{{b}}-{{c}}",
+        out=output_prefix,
     threads: 1
     resources:
         gpu=1,

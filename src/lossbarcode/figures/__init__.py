@@ -1,0 +1,50 @@
+"""Figures from run records: one dict per trained model with its barcode.json under "barcode".
+
+Each kind is a module with ``rows(runs)`` (the numbers it plots, one row per plotted item) and
+``figure(runs, *, scale, title)`` drawn from exactly those rows; ``render`` saves both. matplotlib is
+imported only when a figure is drawn, so importing this package keeps job start-up cheap.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+from ..io import _atomic
+from . import barcodes, h1_diagram, saddle_spread, to_score
+from .style import DPI
+
+_MODULES: dict[str, ModuleType] = {
+    "barcodes": barcodes,
+    "to_score": to_score,
+    "saddle_spread": saddle_spread,
+    "h1_diagram": h1_diagram,
+}
+KINDS: dict[str, Callable] = {kind: module.figure for kind, module in _MODULES.items()}
+
+
+def render(kind: str, runs: list[dict], *, scale: str, title: str, out: str | Path) -> list[Path]:
+    """Draws one kind and writes out.png, out.pdf and out.csv (the plotted numbers), each atomically.
+
+    Returns the png and pdf paths. ``out``'s own suffix, if any, is replaced.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown figure kind {kind!r}; expected one of {', '.join(KINDS)}")
+    module = _MODULES[kind]
+    fig = module.figure(runs, scale=scale, title=title)
+    out = Path(out)
+    paths = [out.with_suffix(".png"), out.with_suffix(".pdf")]
+    for path in paths:
+        # No creation date in the pdf, so rerunning on the same records gives the same bytes.
+        metadata = {"CreationDate": None} if path.suffix == ".pdf" else None
+        _atomic(path, lambda f, fmt=path.suffix[1:], md=metadata: fig.savefig(f, format=fmt, dpi=DPI, metadata=md))
+
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=module.COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(module.rows(runs))
+    _atomic(out.with_suffix(".csv"), lambda f: f.write(text.getvalue().encode()))
+    return paths

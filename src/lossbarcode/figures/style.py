@@ -1,0 +1,102 @@
+"""The one look every figure shares: fonts, grid, palettes, panel size, resolution, headline.
+
+matplotlib and seaborn are imported inside the functions, so importing this module costs nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import textwrap
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+DPI = 200
+PANEL = (4.4, 4.0)  # inches per dataset panel
+LOSS = "train loss (cross-entropy, nats)"
+MARKERS = "osD^vPX*"
+
+
+@contextmanager
+def theme():
+    """seaborn's white grid at paper scale, fonts embedded as text in PDFs."""
+    import matplotlib as mpl
+    import seaborn as sns
+
+    with sns.axes_style("whitegrid"), sns.plotting_context("paper"):
+        with mpl.rc_context({"pdf.fonttype": 42, "axes.titleweight": "bold"}):
+            yield
+
+
+def styled(draw: Callable[..., Figure]) -> Callable[..., Figure]:
+    """Runs a figure function inside the theme.
+
+    Ticks and the constrained layout are made at draw time from whatever settings are active then, so the
+    figure is drawn once inside the theme: saved anywhere later, it keeps the look.
+    """
+
+    @functools.wraps(draw)
+    def wrapper(*args, **kwargs) -> Figure:
+        with theme():
+            fig = draw(*args, **kwargs)
+            fig.draw_without_rendering()
+        return fig
+
+    return wrapper
+
+
+def panels(n: int, *, models: int = 0, width: float = PANEL[0], height: float = PANEL[1]) -> tuple[Figure, list[Axes]]:
+    """A figure of n side-by-side panels, each wider when it has many models to show. A bare Figure, not
+    pyplot: nothing global to close or leak; png/pdf are made by Agg and the pdf backend, no display needed."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(n * max(width, 0.45 * models + 1.6), height), layout="constrained")
+    return fig, list(fig.subplots(1, n, squeeze=False)[0])
+
+
+def headline(fig: Figure, title: str, scale: str, dataset_titles: Iterable[str]) -> None:
+    """Title plus what the figure is made of: the scale and the data actually used, wrapped to the
+    figure's width (the layout makes room for a suptitle's height, never for its width)."""
+    from matplotlib.font_manager import FontProperties
+
+    points = FontProperties(size="large").get_size_in_points()
+    chars = int(fig.get_figwidth() * 72 / (0.55 * points))
+    data = textwrap.fill(f"{scale} scale · data: {', '.join(dataset_titles)}", chars)
+    fig.suptitle(f"{textwrap.fill(title, chars)}\n{data}", fontsize="large")
+
+
+def legend_below(fig: Figure, handles: list, ncols: int = 2) -> None:
+    """Figure legends sit under the panels, where they can cover no data."""
+    fig.legend(handles=handles, loc="outside lower center", ncols=ncols, fontsize="small", frameon=False)
+
+
+def model_colours(models: Iterable[str]) -> dict[str, tuple]:
+    """Models come in a meaningful order (depth, size), so a sequential palette, its pale end cut off."""
+    import seaborn as sns
+
+    models = list(models)
+    ramp = sns.color_palette("viridis", as_cmap=True)
+    return {m: ramp(0.85 * i / max(len(models) - 1, 1)) for i, m in enumerate(models)}
+
+
+def dataset_colours(datasets: Iterable[str]) -> dict[str, tuple]:
+    import seaborn as sns
+
+    datasets = list(datasets)
+    return dict(zip(datasets, sns.color_palette("colorblind", len(datasets)), strict=True))
+
+
+def model_axis(ax: Axes, labels: Iterable[str]) -> None:
+    """Categorical x axis of models at 0, 1, 2...: long names wrapped, or slanted when there are many."""
+    labels = list(labels)
+    if len(labels) > 6:
+        ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right", rotation_mode="anchor")
+    else:
+        ax.set_xticks(range(len(labels)), [textwrap.fill(s, 12) for s in labels])
+    ax.set_xlim(-0.6, len(labels) - 0.4)
+    ax.set_xlabel("model")
+    ax.grid(axis="x", visible=False)

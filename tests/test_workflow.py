@@ -1,0 +1,132 @@
+"""The Snakemake workflow: both configurations resolve, the linter is happy, bad configurations fail
+before any job runs, and the quick profile really runs end to end, surviving an interruption."""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from lossbarcode.io import read_json
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def snakemake(*args, cwd=ROOT, check=True, **kwargs):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run([*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, env=env, **kwargs)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def job_counts(output: str) -> dict[str, int]:
+    table = output.split("Job stats:")[1]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+def test_paper_dag_has_the_grid_of_section_4_1(tmp_path):
+    out = snakemake("-n", "--cores", "all", "--resources", "gpu=4", "--config", f"results={tmp_path}/r",
+                    f"data_root={tmp_path}/d", f"figures_dir={tmp_path}/f").stdout
+    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())["experiments"]["fcn_depth"]
+    models = len(config["datasets"]) * len(config["models"])
+    n = config["minima"]
+    assert len(config["models"]) == 5 and config["datasets"] == ["mnist", "fmnist"]
+    counts = job_counts(out)
+    assert counts["train_minimum"] == models * n
+    assert counts["fit_curve"] == models * n * (n - 1) // 2
+    assert counts["fit_triangle"] == models * n * (n - 1) * (n - 2) // 6
+    assert counts["barcode"] == models and counts["figure"] == 4
+
+
+def test_quick_profile_dry_run(tmp_path):
+    out = snakemake("-n", "--profile", "profiles/quick", "--config", f"results={tmp_path}/r",
+                    f"data_root={tmp_path}/d", f"figures_dir={tmp_path}/f").stdout
+    counts = job_counts(out)
+    assert counts["train_minimum"] == 30 and counts["fit_curve"] == 30 and counts["fit_triangle"] == 10
+
+
+def test_lint_is_clean():
+    result = snakemake("--lint")
+    assert "Congratulations" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda c: c["experiments"]["fcn_depth"]["models"].append("resnet-999"),
+         r"experiments\.fcn_depth\.models\[5\]: unknown model 'resnet-999'"),
+        (lambda c: c["experiments"]["fcn_depth"]["minimum"].update(epochs=-3),
+         r"-3 is less than the minimum of 1(.|\n)*\['fcn_depth'\]\['minimum'\]\['epochs'\]"),
+        (lambda c: c["experiments"]["fcn_depth"].update(minmia=c["experiments"]["fcn_depth"].pop("minima")),
+         r"'minmia' was unexpected"),
+        (lambda c: c["experiments"]["fcn_depth"]["curve"].update(l3=1.0), r"'l3' was unexpected"),
+        (lambda c: c["experiments"]["fcn_depth"]["figures"]["fig2_fcn_barcodes"].update(kind="pie"),
+         r"experiments\.fcn_depth\.figures\.fig2_fcn_barcodes\.kind: unknown kind 'pie'"),
+        (lambda c: c.update(scale="huge"), r"'huge' is not one of \['quick', 'paper'\]"),
+    ],
+)
+def test_bad_configs_fail_before_any_job_naming_the_key(tmp_path, edit, message):
+    config = yaml.safe_load((ROOT / "config/quick.yaml").read_text())
+    config.update(results=str(tmp_path / "r"), data_root=str(tmp_path / "d"), figures_dir=str(tmp_path / "f"))
+    edit(config)
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake("--cores", "1", "--configfile", str(tmp_path / "bad.yaml"), check=False)
+    assert result.returncode != 0
+    assert re.search(message, result.stdout + result.stderr), result.stdout + result.stderr
+    assert not (tmp_path / "r").exists() and not (tmp_path / "d").exists()
+
+
+@pytest.mark.slow
+def test_quick_profile_end_to_end_survives_an_interruption(tmp_path):
+    work = tmp_path / "workflow"
+    work.mkdir()
+    for item in ("Snakefile", "rules", "config", "profiles", "envs"):
+        (shutil.copytree if (ROOT / item).is_dir() else shutil.copy)(ROOT / item, work / item)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+    # Interrupt the run while minima are being trained, as a killed job would be.
+    run = subprocess.Popen([*SNAKEMAKE, "--profile", "profiles/quick"], cwd=work, env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    minima = work / "results/quick/fcn_depth"
+    deadline = time.monotonic() + 300
+    while not list(minima.glob("*/minima/*.json")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(run.pid, signal.SIGINT)
+    run.wait(timeout=120)
+    leftovers = [p for p in work.rglob("*") if p.name.endswith(".tmp")]
+    assert not leftovers, f"partial files left behind: {leftovers}"
+    for record in minima.glob("*/minima/*.json"):
+        assert read_json(record)["train_loss"] >= 0
+        assert torch.load(record.with_suffix(".pt"))["theta"].ndim == 1
+
+    # The rerun resumes the DAG and finishes it.
+    result = snakemake("--profile", "profiles/quick", cwd=work)
+    assert "steps (100%) done" in result.stderr + result.stdout
+
+    for barcode_file in sorted(minima.glob("*/barcode.json")):
+        barcode = read_json(barcode_file)
+        assert {"h0", "h1", "h0_graph_deaths", "h0_direct_deaths", "to_score", "to_score_direct", "w_inf",
+                "minima", "edges", "triangles", "triangle_lifespans"} <= barcode.keys()
+        h0 = np.array(barcode["h0"])
+        assert h0.shape == (3, 2) and np.isinf(h0[:, 1]).sum() == 1
+        assert len(barcode["edges"]) == 3 and len(barcode["triangles"]) == 1
+        assert set(barcode["to_score"]) == {"euclidean", "linf"}
+        curve = read_json(barcode_file.parent / "curves/0-1.json")
+        assert len(curve["t"]) >= 61 and max(curve["train_loss"]) == curve["max"]
+        assert len(curve["test_loss"]) == len(curve["t"])
+    assert len(list(minima.glob("*/barcode.json"))) == 10
+    for figure in ("fig2_fcn_barcodes", "fig3_fcn_to_score", "fig18_fcn_saddle_spread", "fcn_h1_diagram"):
+        for suffix in (".png", ".pdf", ".csv"):
+            assert (work / "figures/quick" / f"{figure}{suffix}").stat().st_size > 0
+    # every rule logged and benchmarked its job
+    assert list((work / "results/quick/logs/fcn_depth").glob("*/minima/*.benchmark.tsv"))
