@@ -1,9 +1,12 @@
-# Two entry points that set everything up by themselves on a fresh machine.
+# Two entry points that set everything up by themselves on a fresh machine:
+#   make quick   every section and figure at toy scale (the quick profile), offline, on a CPU
+#   make test    the test suite (what CI runs)
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: test install clean
+.PHONY: quick test install clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +17,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 
 install: $(VENV)/.installed
 
+quick: install
+	snakemake --profile profiles/quick
+
 test: install
-	$(BIN)/python -m pytest -q
+	python -m pytest -q
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

