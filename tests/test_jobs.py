@@ -1,0 +1,82 @@
+"""Workflow jobs called directly: recipes in epochs, files written, divergence explained."""
+
+import pytest
+import torch
+
+from lossbarcode import jobs
+from lossbarcode.data import prepare
+from lossbarcode.io import read_json
+
+
+def test_recipes_count_epochs():
+    section = {"optimizer": "sgd", "lr": 0.1, "epochs": 10, "batch_size": 32, "momentum": 0.9,
+               "schedule": "step", "schedule_args": {"milestones": [5, 7.5], "gamma": 0.1}}
+    recipe = jobs.recipe_from(section, steps_per_epoch=20)
+    assert recipe.steps == 200 and recipe.momentum == 0.9
+    assert recipe.lr_at(99) == pytest.approx(0.1) and recipe.lr_at(100) == pytest.approx(0.01)
+    assert recipe.lr_at(150) == pytest.approx(0.001)
+    cyclic = jobs.recipe_from({**section, "schedule": "cyclic", "schedule_args": {"period": 2, "low": 0.5}}, 20)
+    assert cyclic.schedule_args["period"] == 40 and cyclic.lr_at(20) == pytest.approx(0.1)
+    # paper 002 §5 type 2: 0.05 for 10 epochs, linear to 1e-4 at epoch 50, then 1e-4 to epoch 100
+    piecewise = jobs.recipe_from({**section, "lr": 0.05, "epochs": 100, "schedule": "piecewise",
+                                  "schedule_args": {"knots": [[0, 1], [10, 1], [50, 0.002], [100, 0.002]]}}, 10)
+    assert piecewise.lr_at(50) == pytest.approx(0.05) and piecewise.lr_at(500) == pytest.approx(1e-4)
+    assert piecewise.lr_at(300) == pytest.approx(0.05 * (1 + 0.002) / 2)
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    return str(prepare("digits", tmp_path_factory.mktemp("data")))
+
+
+def spec(**minimum):
+    recipe = {"optimizer": "adam", "lr": 1e-2, "epochs": 3, "batch_size": 64}
+    return {
+        "experiment": "fcn_depth", "run": "digits-fcn-2", "scale": "quick", "device": "cpu",
+        "dataset": "digits", "model": "fcn-2", "model_args": {"width": 8}, "data": {"train_size": 300},
+        "minimum": {**recipe, **minimum},
+        "curve": {**recipe, "optimizer": "sgd", "lr": 0.05, "method": "polychain", "bends": 1, "epochs": 2,
+                  "profile_points": 61, "refine": 1, "test_profile": True},
+        "triangle": {**recipe, "optimizer": "sgd", "lr": 0.05, "epochs": 2, "grid": 4},
+    }
+
+
+def test_jobs_chain_minima_curves_triangles_barcode(digits, tmp_path):
+    for seed in range(3):
+        jobs.train_minimum(spec(), digits, seed, str(tmp_path / f"minima/{seed}"))
+    record = read_json(tmp_path / "minima/0.json")
+    assert record["parameters"] == 64 * 8 + 8 + 8 * 8 + 8 + 8 * 10 + 10
+    assert 0 <= record["test_accuracy"] <= 1 and record["steps"] == 3 * 5
+    for a, b in [(0, 1), (0, 2), (1, 2)]:
+        jobs.fit_curve(spec(), digits, [str(tmp_path / f"minima/{a}.pt"), str(tmp_path / f"minima/{b}.pt")],
+                       str(tmp_path / f"curves/{a}-{b}"))
+    curve = read_json(tmp_path / "curves/0-1.json")
+    assert len(curve["t"]) >= 61 and len(curve["test_loss"]) == len(curve["t"])
+    assert curve["max"] == max(curve["train_loss"]) and curve["t"][0] == 0 and curve["t"][-1] == 1
+    # both ends of the curve are the minima, measured the same way
+    assert curve["train_loss"][0] == pytest.approx(record["train_loss"], rel=1e-5)
+    jobs.fit_triangle(spec(), digits, [str(tmp_path / f"minima/{s}.pt") for s in range(3)],
+                      [str(tmp_path / f"curves/{p}.pt") for p in ("0-1", "0-2", "1-2")], str(tmp_path / "triangles/0-1-2"))
+    triangle = read_json(tmp_path / "triangles/0-1-2.json")
+    assert len(triangle["points"]) == 15 and triangle["bar"] == [max(triangle["side_max"]), triangle["max"]]
+    jobs.barcode([str(tmp_path / f"minima/{s}.json") for s in range(3)],
+                 [str(tmp_path / f"curves/{p}.json") for p in ("0-1", "0-2", "1-2")],
+                 [str(tmp_path / "triangles/0-1-2.json")], str(tmp_path / "barcode.json"))
+    barcode = read_json(tmp_path / "barcode.json")
+    assert barcode["minima"]["parameters"] == [record["parameters"]] * 3
+    assert barcode["triangle_lifespans"] == [triangle["bar"]]
+
+
+def test_same_seed_same_minimum(digits, tmp_path):
+    for name in ("a", "b"):
+        jobs.train_minimum(spec(), digits, 7, str(tmp_path / name))
+    assert torch.equal(torch.load(tmp_path / "a.pt")["theta"], torch.load(tmp_path / "b.pt")["theta"])
+
+
+def test_divergence_names_experiment_model_seed_and_the_fix(digits, tmp_path):
+    with pytest.raises(FloatingPointError) as error:
+        jobs.train_minimum(spec(optimizer="sgd", lr=1e30), digits, 4, str(tmp_path / "m"))
+    message = str(error.value)
+    assert "experiment fcn_depth, model digits-fcn-2, seed 4" in message
+    assert "lower experiments.fcn_depth.minimum.lr (now 1e+30)" in message
+    assert not list(tmp_path.iterdir())
