@@ -29,6 +29,8 @@ from .landscape import Landscape
 from .train import Recipe, make_optimizer, optimize
 
 METHODS = ("bezier", "polychain", "pointchain")
+#: Default recipe of Garipov-style training (curves and triangles).
+GARIPOV = Recipe(steps=3000, lr=1e-2, momentum=0.9, schedule="garipov")
 
 
 class Curve(nn.Module):
@@ -43,6 +45,7 @@ class Curve(nn.Module):
         self.landscape: Landscape | None = None
 
     def weights(self, t: Tensor) -> Tensor:
+        """Parameter vectors ``[batch, dim]`` at ``t`` (``[batch]``, any dtype or device)."""
         raise NotImplementedError
 
     def knots(self) -> Tensor:
@@ -76,7 +79,7 @@ class Curve(nn.Module):
         return t_unique, loss_np[first]
 
     def _losses(self, landscape: Landscape, ts: Tensor) -> Tensor:
-        w = self.weights(ts.to(self.start.dtype).to(self.start.device))
+        w = self.weights(ts)
         return landscape.evaluate(w).detach().double().cpu()
 
 
@@ -93,7 +96,7 @@ class Bezier(Curve):
         )
 
     def weights(self, t: Tensor) -> Tensor:
-        t = t.to(self.start.dtype)[:, None]
+        t = t.to(self.start)[:, None]
         k = torch.arange(len(self.binomial), dtype=t.dtype, device=t.device)
         coeffs = self.binomial * t**k * (1 - t) ** (len(self.binomial) - 1 - k)
         controls = torch.cat([self.start[None], self.bends, self.end[None]])
@@ -117,7 +120,7 @@ class Chain(Curve):
         return self.positions[1:-1].detach().cpu()
 
     def weights(self, t: Tensor) -> Tensor:
-        t = t.to(self.positions.dtype)
+        t = t.to(self.positions)
         i = (torch.searchsorted(self.positions, t, right=True) - 1).clamp(0, len(self.positions) - 2)
         left, right = self.positions[i], self.positions[i + 1]
         frac = ((t - left) / (right - left))[:, None]
@@ -205,20 +208,31 @@ def fit_curve(
             steps_per_epoch=steps_per_epoch, what=what,
         )
     curve = make_curve(method, a, b, 1 if bends is None else bends)
-    recipe = recipe or Recipe(steps=3000, lr=1e-2, momentum=0.9, schedule="garipov")
     generator = torch.Generator().manual_seed(seed)
+    train_on_random_points(
+        curve, lambda: torch.rand(points_per_step, generator=generator, dtype=torch.float64), landscape,
+        recipe or GARIPOV, weight_decay=weight_decay, steps_per_epoch=steps_per_epoch, what=what,
+    )
+    return curve
+
+
+def train_on_random_points(
+    family: nn.Module, sample, landscape: Landscape, recipe: Recipe, *, weight_decay: float,
+    steps_per_epoch: int | None, what: str,
+) -> None:
+    """Garipov et al.'s training of a parametrised family of points (a curve, a triangle): each step
+    draws parameters ``sample()`` of ``family.weights`` and minimises the mean loss there plus
+    ``0.5 * weight_decay * |w|^2`` on the drawn points. Attaches ``landscape`` to the family."""
 
     def objective(step: int) -> Tensor:
-        t = torch.rand(points_per_step, generator=generator, dtype=torch.float64)
-        w = curve.weights(t.to(a.device))
+        w = family.weights(sample())
         loss = landscape.loss(w).mean()
         if weight_decay:
             loss = loss + 0.5 * weight_decay * (w * w).sum(-1).mean()
         return loss
 
-    optimize(list(curve.parameters()), objective, recipe, steps_per_epoch=steps_per_epoch, what=what)
-    curve.landscape = landscape
-    return curve
+    optimize(list(family.parameters()), objective, recipe, steps_per_epoch=steps_per_epoch, what=what)
+    family.landscape = landscape
 
 
 def _fit_pointchain(landscape, a, b, *, bends, recipe, insert_every, l2, steps_per_epoch, what) -> Chain:

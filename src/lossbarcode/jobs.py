@@ -129,7 +129,7 @@ def fit_curve(spec: dict, data_path: str, ends: list[str], out: str) -> None:
               "max": float(loss.max()), "argmax": float(t[loss.argmax()]), "seconds": seconds, "recipe": section}
     if section.get("test_profile", False):
         with torch.no_grad():
-            weights = curve.weights(torch.from_numpy(t).to(landscape.device))
+            weights = curve.weights(torch.from_numpy(t))
             record["test_loss"] = landscape.metrics(weights, "test")["loss"].double().cpu().tolist()
     save_torch(f"{out}.pt", curve_state(curve))
     write_json(f"{out}.json", record)

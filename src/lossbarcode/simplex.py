@@ -18,8 +18,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .curves import GARIPOV, train_on_random_points
 from .landscape import Landscape
-from .train import Recipe, optimize
+from .train import Recipe
 
 SIDES = ((0, 1), (0, 2), (1, 2))
 
@@ -38,7 +39,7 @@ class Triangle(nn.Module):
 
     def weights(self, t: Tensor) -> Tensor:
         """Parameter vectors ``[batch, dim]`` at barycentric coordinates ``t`` (``[batch, 3]``)."""
-        t = t.to(self.vertices.dtype)
+        t = t.to(self.vertices)
         sorted_t, order = torch.sort(t, dim=-1, descending=True)
         a, b = order[:, 0], order[:, 1]
         side_of = torch.tensor([[-1, 0, 1], [0, -1, 2], [1, 2, -1]], device=t.device)
@@ -102,7 +103,7 @@ class Triangle(nn.Module):
         landscape = landscape or self.landscape
         if landscape is None:
             raise ValueError("this triangle has no landscape attached; pass landscape=")
-        w = self.weights(points.to(self.vertices.device))
+        w = self.weights(points)
         return landscape.evaluate(w).detach().double().cpu()
 
 
@@ -154,21 +155,13 @@ def fit_triangle(
     for (i, j), curve in zip(SIDES, curves):
         if not _joins(curve, verts[i], verts[j]):
             raise ValueError(f"{what}: the curve given for side ({i}, {j}) does not join vertices {i} and {j}")
-        half = torch.full((1,), 0.5, dtype=torch.float64, device=verts.device)
-        centres.append(curve.weights(half)[0].detach().to(verts.dtype))
+        centres.append(curve.weights(torch.tensor([0.5]))[0].detach().to(verts))
     triangle = Triangle(verts, torch.stack(centres), train_sides=train_sides)
-    recipe = recipe or Recipe(steps=3000, lr=1e-2, momentum=0.9, schedule="garipov")
     generator = torch.Generator().manual_seed(seed)
-
-    def objective(step: int) -> Tensor:
-        w = triangle.weights(sample_simplex(points_per_step, generator).to(verts.device))
-        loss = landscape.loss(w).mean()
-        if weight_decay:
-            loss = loss + 0.5 * weight_decay * (w * w).sum(-1).mean()
-        return loss
-
-    optimize(list(triangle.parameters()), objective, recipe, steps_per_epoch=steps_per_epoch, what=what)
-    triangle.landscape = landscape
+    train_on_random_points(
+        triangle, lambda: sample_simplex(points_per_step, generator), landscape, recipe or GARIPOV,
+        weight_decay=weight_decay, steps_per_epoch=steps_per_epoch, what=what,
+    )
     return triangle
 
 
