@@ -240,16 +240,17 @@ def _fit_pointchain(landscape, a, b, *, bends, recipe, insert_every, l2, steps_p
     every = insert_every or max(1, recipe.steps // 10)
 
     def objective(step: int) -> Tensor:
-        loss = landscape.loss(chain.nodes).sum()
+        loss = landscape.loss(chain.nodes)
         if l2:
-            loss = loss + l2 * torch.linalg.vector_norm(chain.nodes, dim=-1).sum()
-        return loss
+            loss = loss + l2 * torch.linalg.vector_norm(chain.nodes, dim=-1)
+        return loss.mean()  # the chain's mean loss is what the log shows
 
     def project() -> None:
         p = chain.points().detach()
         left = nn.functional.normalize(p[1:-1] - p[:-2], dim=-1)
         right = nn.functional.normalize(p[2:] - p[1:-1], dim=-1)
         g = chain.nodes.grad
+        g *= len(g)  # each point moves by its own gradient, not by a share of the mean's
         g -= 0.5 * ((g * left).sum(-1, keepdim=True) * left + (g * right).sum(-1, keepdim=True) * right)
 
     for start in range(0, recipe.steps, every):

@@ -187,7 +187,7 @@ def optimize(
             history.append(mean)
             log.info(
                 "%s: epoch %d loss %.6g lr %.3g %.2fs",
-                what, len(history), mean, lr, time.perf_counter() - tick,
+                what, math.ceil((step + 1) / epoch), mean, lr, time.perf_counter() - tick,
             )
             running, count, tick = None, 0, time.perf_counter()
     return history
