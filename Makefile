@@ -12,7 +12,7 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -qq -e ".[test]"
 	touch $@
 
 install: $(VENV)/.installed
