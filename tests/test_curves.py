@@ -6,6 +6,7 @@ import torch
 
 from lossbarcode.curves import Bezier, Chain, curve_state, fit_curve, load_curve, make_curve
 from lossbarcode.landscape import FunctionLandscape
+from lossbarcode.train import Recipe
 
 A = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
 B = torch.tensor([2.0, -1.0, 3.0], dtype=torch.float64)
@@ -112,3 +113,17 @@ def test_saved_curves_come_back_identical(method):
     back = load_curve(curve_state(curve))
     assert back.method == method
     torch.testing.assert_close(back.weights(T), curve.weights(T).detach())
+
+
+def test_point_chain_monitor_sees_every_step_before_projection():
+    seen = []
+    landscape = bowl()
+
+    def monitor(step, chain, grad):
+        expected = 2 * chain.nodes.detach()  # the bowl's gradient at each interior point
+        seen.append((step, len(chain.nodes), torch.allclose(grad, expected)))
+
+    fit_curve(landscape, A, B, "pointchain", bends=3, recipe=Recipe(steps=20, lr=1e-2), insert_every=10, monitor=monitor)
+    assert [s for s, _, _ in seen] == list(range(20))
+    assert [n for _, n, _ in seen] == [3] * 10 + [5] * 10
+    assert all(ok for _, _, ok in seen)

@@ -20,6 +20,7 @@ Three ways to fit (``fit_curve(method=...)``):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -174,6 +175,7 @@ def fit_curve(
     points_per_step: int = 1,
     insert_every: int | None = None,
     l2: float = 0.0,
+    monitor: Callable[[int, Chain, Tensor], None] | None = None,
     seed: int = 0,
     steps_per_epoch: int | None = None,
     what: str = "curve",
@@ -188,7 +190,8 @@ def fit_curve(
     pointchain (paper 002): ``bends`` interior points at first (default 10), all trained
     together with their gradients' chain-tangent parts halved away, plus ``l2`` times the sum of
     the points' (unsquared) norms; every ``insert_every`` steps (default a tenth of the budget)
-    two midpoints go into the intervals of highest midpoint loss.
+    two midpoints go into the intervals of highest midpoint loss. ``monitor(step, chain, grad)``,
+    if given, sees every step's chain and the gradient at its interior points before projection.
     Default recipe: 3000 steps of SGD, lr 1e-2, no momentum, constant rate.
     """
     a, b = landscape.as_point(a), landscape.as_point(b)
@@ -205,7 +208,7 @@ def fit_curve(
         return _fit_pointchain(
             landscape, a, b, bends=10 if bends is None else bends,
             recipe=recipe or Recipe(steps=3000, lr=1e-2), insert_every=insert_every, l2=l2,
-            steps_per_epoch=steps_per_epoch, what=what,
+            monitor=monitor, steps_per_epoch=steps_per_epoch, what=what,
         )
     curve = make_curve(method, a, b, 1 if bends is None else bends)
     generator = torch.Generator().manual_seed(seed)
@@ -235,7 +238,7 @@ def train_on_random_points(
     family.landscape = landscape
 
 
-def _fit_pointchain(landscape, a, b, *, bends, recipe, insert_every, l2, steps_per_epoch, what) -> Chain:
+def _fit_pointchain(landscape, a, b, *, bends, recipe, insert_every, l2, monitor, steps_per_epoch, what) -> Chain:
     chain = Chain(a, b, bends, method="pointchain")
     every = insert_every or max(1, recipe.steps // 10)
 
@@ -245,12 +248,14 @@ def _fit_pointchain(landscape, a, b, *, bends, recipe, insert_every, l2, steps_p
             loss = loss + l2 * torch.linalg.vector_norm(chain.nodes, dim=-1)
         return loss.mean()  # the chain's mean loss is what the log shows
 
-    def project() -> None:
+    def project(step: int) -> None:
         p = chain.points().detach()
         left = nn.functional.normalize(p[1:-1] - p[:-2], dim=-1)
         right = nn.functional.normalize(p[2:] - p[1:-1], dim=-1)
         g = chain.nodes.grad
         g *= len(g)  # each point moves by its own gradient, not by a share of the mean's
+        if monitor is not None:
+            monitor(step, chain, g)
         g -= 0.5 * ((g * left).sum(-1, keepdim=True) * left + (g * right).sum(-1, keepdim=True) * right)
 
     for start in range(0, recipe.steps, every):

@@ -150,14 +150,14 @@ def optimize(
     *,
     steps: range | None = None,
     steps_per_epoch: int | None = None,
-    adjust_grad: Callable[[], None] | None = None,
+    adjust_grad: Callable[[int], None] | None = None,
     what: str = "optimization",
     optimizer: Optimizer | None = None,
 ) -> list[float]:
     """Runs ``recipe`` on ``params`` and returns the mean loss of every epoch.
 
-    ``objective(step)`` returns the scalar loss to minimise at that step. ``adjust_grad`` may edit
-    the gradients before each update (the point chain projects them). ``steps`` runs a slice of
+    ``objective(step)`` returns the scalar loss to minimise at that step. ``adjust_grad(step)`` may
+    edit the gradients before each update (the point chain projects them). ``steps`` runs a slice of
     the recipe (the schedule still sees the whole recipe). One log line per epoch. A non-finite
     loss raises ``FloatingPointError`` naming ``what``; the check happens once per epoch, so the
     loop never waits on the device inside an epoch.
@@ -173,7 +173,7 @@ def optimize(
         loss = objective(step)
         loss.backward()
         if adjust_grad is not None:
-            adjust_grad()
+            adjust_grad(step)
         opt.step(lr)
         running = loss.detach() if running is None else running + loss.detach()
         count += 1
