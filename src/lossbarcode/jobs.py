@@ -50,7 +50,7 @@ def job_seed(spec: dict, name: str) -> int:
 
 
 def landscape_for(spec: dict, data_path: str, section: str, seed: int):
-    """The network landscape of a run, with the minibatch size of ``section``."""
+    """The network landscape of a run, with the minibatch size of ``section``, and its data."""
     import torch
 
     from . import models
@@ -64,8 +64,9 @@ def landscape_for(spec: dict, data_path: str, section: str, seed: int):
     torch.manual_seed(seed)
     model = models.build(spec["model"], input_shape=tuple(data.x_train.shape[1:]), classes=data.classes,
                          **spec.get("model_args", {}))
-    return NetworkLandscape(model, data.train(), data.test(), batch_size=spec[section]["batch_size"],
-                            seed=seed, device=device)
+    landscape = NetworkLandscape(model, data.train(), data.test(), batch_size=spec[section]["batch_size"],
+                                 seed=seed, device=device)
+    return landscape, data
 
 
 def _what(spec: dict, thing: str) -> str:
@@ -81,7 +82,7 @@ def train_minimum(spec: dict, data_path: str, seed: int, out: str) -> None:
     """Trains one minimum from the seed's initialisation: ``out``.pt (weights) and ``out``.json."""
     from .minima import descend
 
-    landscape = landscape_for(spec, data_path, "minimum", seed)
+    landscape, data = landscape_for(spec, data_path, "minimum", seed)
     recipe = recipe_from(spec["minimum"], landscape.steps_per_epoch)
     start = time.perf_counter()
     try:
@@ -89,14 +90,45 @@ def train_minimum(spec: dict, data_path: str, seed: int, out: str) -> None:
                         what=_what(spec, f"seed {seed}"))
     except FloatingPointError as error:
         raise FloatingPointError(f"{error}{_advice(spec, 'minimum')}") from error
-    seconds = time.perf_counter() - start
+    _write_minimum(spec, landscape, data, theta, seed, out, time.perf_counter() - start, recipe.steps)
+
+
+def embed_minimum(spec: dict, data_path: str, source: str, seed: int, out: str) -> None:
+    """A minimum of a smaller network embedded into this run's architecture (paper 002 §3.5), then
+    settled by the run's minimum recipe, as the anti-gradient flow of Theorem 2's proof."""
+    import torch
+
+    from . import models
+    from .minima import descend
+    from .models.embed import embed
+
+    landscape, data = landscape_for(spec, data_path, "minimum", seed)
+    saved = torch.load(source, map_location="cpu")
+    small = models.build(saved["model"], input_shape=saved["input_shape"], classes=saved["classes"],
+                         **saved["model_args"])
+    torch.nn.utils.vector_to_parameters(saved["theta"], small.parameters())
+    embedded = landscape.flatten(embed(small, saved["model"], spec["model"]))
+    recipe = recipe_from(spec["minimum"], landscape.steps_per_epoch)
+    start = time.perf_counter()
+    try:
+        theta = descend(landscape, embedded, recipe, steps_per_epoch=landscape.steps_per_epoch,
+                        what=_what(spec, f"embedded seed {seed}"))
+    except FloatingPointError as error:
+        raise FloatingPointError(f"{error}{_advice(spec, 'minimum')}") from error
+    _write_minimum(spec, landscape, data, theta, seed, out, time.perf_counter() - start, recipe.steps,
+                   embedded_from=saved["model"], embedded_train_loss=landscape.evaluate(embedded).item())
+
+
+def _write_minimum(spec, landscape, data, theta, seed, out, seconds, steps, **extra) -> None:
+    """``out``.pt: the weights and what rebuilds their model; ``out``.json: the minimum's record."""
     train, test = landscape.metrics(theta, "train"), landscape.metrics(theta, "test")
-    save_torch(f"{out}.pt", {"theta": theta.cpu(), "model": spec["model"], "model_args": spec.get("model_args", {})})
+    save_torch(f"{out}.pt", {"theta": theta.cpu(), "model": spec["model"], "model_args": spec.get("model_args", {}),
+                             "input_shape": list(data.x_train.shape[1:]), "classes": data.classes})
     write_json(f"{out}.json", {
         "seed": seed, "train_loss": train["loss"].item(), "train_accuracy": train["accuracy"].item(),
         "test_loss": test["loss"].item(), "test_accuracy": test["accuracy"].item(),
-        "parameters": landscape.dim, "epochs": spec["minimum"]["epochs"], "steps": recipe.steps,
-        "seconds": seconds, "recipe": spec["minimum"],
+        "parameters": landscape.dim, "epochs": spec["minimum"]["epochs"], "steps": steps,
+        "seconds": seconds, "recipe": spec["minimum"], **extra,
     })
     log.info("minimum seed %d: train loss %.4g, test accuracy %.4f, %.1fs", seed, train["loss"].item(),
              test["accuracy"].item(), seconds)
@@ -110,7 +142,7 @@ def fit_curve(spec: dict, data_path: str, ends: list[str], out: str) -> None:
 
     name = Path(out).name
     section = spec["curve"]
-    landscape = landscape_for(spec, data_path, "curve", job_seed(spec, name))
+    landscape, _ = landscape_for(spec, data_path, "curve", job_seed(spec, name))
     a, b = (torch.load(p, map_location=landscape.device)["theta"] for p in ends)
     recipe = recipe_from(section, landscape.steps_per_epoch)
     extra = {"insert_every": section["insert_every"] * landscape.steps_per_epoch, "l2": section.get("l2", 0.0)} \
@@ -145,7 +177,7 @@ def fit_triangle(spec: dict, data_path: str, vertices: list[str], curves: list[s
 
     name = Path(out).name
     section = spec["triangle"]
-    landscape = landscape_for(spec, data_path, "triangle", job_seed(spec, name))
+    landscape, _ = landscape_for(spec, data_path, "triangle", job_seed(spec, name))
     thetas = [torch.load(p, map_location=landscape.device)["theta"] for p in vertices]
     sides = [load_curve(torch.load(p)).to(landscape.device) for p in curves]
     recipe = recipe_from(section, landscape.steps_per_epoch)
@@ -202,17 +234,30 @@ def barcode(minima: list[str], curves: list[str], triangles: list[str], out: str
              len(faces), result["to_score"]["euclidean"], result["w_inf"]["euclidean"])
 
 
+def toy(experiment: str, params: dict, out: str) -> None:
+    """Runs one analytic experiment of ``lossbarcode.toy`` and writes its result."""
+    from . import toy as toys
+
+    start = time.perf_counter()
+    write_json(out, toys.run(experiment, **params))
+    log.info("toy experiment %s: %.1fs", experiment, time.perf_counter() - start)
+
+
 def figure(kind: str, title: str, scale: str, runs: list[dict], out: str) -> None:
-    """Draws one figure from the barcodes of its runs (``runs``: records naming a ``barcode`` file)."""
+    """Draws one figure from its runs: records naming a ``barcode`` file (trained models) or a
+    ``result`` file (analytic experiments)."""
     from . import figures, models
-    from .data import DATASETS
+    from .datasets import DATASETS
 
     records = []
     for run in runs:
-        label, order = models.describe(run["model"])
-        dataset = DATASETS[run["dataset"]]
-        records.append({**run, "dataset_title": dataset.title, "model_label": label, "order": order,
-                        "barcode": read_json(run["barcode"])})
-        records[-1]["parameters"] = (records[-1]["barcode"]["minima"].get("parameters") or [None])[0]
+        if "result" in run:
+            records.append({**read_json(run["result"]), "experiment": run["experiment"]})
+            continue
+        barcode = read_json(run["barcode"])
+        parameters = (barcode["minima"].get("parameters") or [None])[0]
+        label, order = models.describe(run["model"], parameters)
+        records.append({**run, "dataset_title": DATASETS[run["dataset"]].title, "model_label": label,
+                        "order": order, "parameters": parameters, "barcode": barcode})
     paths = figures.render(kind, records, scale=scale, title=title, out=out)
     log.info("figure %s: %s", kind, ", ".join(map(str, paths)))

@@ -215,21 +215,24 @@ class NetworkLandscape(Landscape):
         """Exact BN statistics at ``flat``: one training-mode pass over the un-augmented data.
 
         Each BN layer gets the mean and the unbiased variance of its inputs over the whole
-        training set, per channel, accumulated in float64 (a running average of per-batch
-        variances would miss the spread between batch means).
+        training set, per channel: each batch's mean and variance are merged exactly (Chan et
+        al.'s pairwise update, in float64), where a running average of per-batch variances would
+        miss the spread between batch means.
         """
-        sums: dict[str, list] = {}
+        stats: dict[str, tuple] = {name: (0, 0.0, 0.0) for name in self.bn_layers}
         handles = []
         for name, module in self.bn_layers.items():
-            sums[name] = [0, 0.0, 0.0]
 
             def hook(module, inputs, name=name):
-                x = inputs[0].detach().to(torch.float64)
+                x = inputs[0].detach()
                 dims = [d for d in range(x.ndim) if d != 1]
-                acc = sums[name]
-                acc[0] += x.numel() // x.shape[1]
-                acc[1] = acc[1] + x.sum(dims)
-                acc[2] = acc[2] + (x * x).sum(dims)
+                var_b, mean_b = torch.var_mean(x, dims, correction=0)
+                n_b = x.numel() // x.shape[1]
+                n, mean, m2 = stats[name]
+                total = n + n_b
+                delta = mean_b.double() - mean
+                stats[name] = (total, mean + delta * (n_b / total),
+                               m2 + var_b.double() * n_b + delta * delta * (n * n_b / total))
 
             handles.append(module.register_forward_pre_hook(hook))
         params = self.unflatten(flat)
@@ -242,11 +245,9 @@ class NetworkLandscape(Landscape):
             self.model.eval()
             for h in handles:
                 h.remove()
-        for name, (count, s, ss) in sums.items():
-            mean = s / count
-            var = (ss - count * mean * mean) / max(count - 1, 1)
+        for name, (count, mean, m2) in stats.items():
             buffers[f"{name}.running_mean"] = mean.to(self.dtype)
-            buffers[f"{name}.running_var"] = var.clamp_min(0).to(self.dtype)
+            buffers[f"{name}.running_var"] = (m2 / max(count - 1, 1)).to(self.dtype)
         return buffers
 
     def _batches(self, data: tuple[Tensor, Tensor]):

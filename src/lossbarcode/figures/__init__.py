@@ -14,7 +14,11 @@ from pathlib import Path
 from types import ModuleType
 
 from ..io import _atomic
-from . import barcodes, h1_diagram, saddle_spread, to_score
+from . import barcodes, bn_comparison, embedding, h1_diagram, saddle_spread, to_score
+from . import (
+    toy_barcode_1d, toy_escape_lr, toy_escape_polynomials, toy_escape_regimes, toy_escape_steps,
+    toy_escape_trajectory, toy_insertion, toy_orthogonal_gradient, toy_tangent_gradient,
+)
 from .style import DPI
 
 _MODULES: dict[str, ModuleType] = {
@@ -22,6 +26,17 @@ _MODULES: dict[str, ModuleType] = {
     "to_score": to_score,
     "saddle_spread": saddle_spread,
     "h1_diagram": h1_diagram,
+    "bn_comparison": bn_comparison,
+    "embedding": embedding,
+    "toy_barcode_1d": toy_barcode_1d,
+    "escape_regimes": toy_escape_regimes,
+    "escape_trajectory": toy_escape_trajectory,
+    "escape_polynomials": toy_escape_polynomials,
+    "escape_lr_vs_barrier": toy_escape_lr,
+    "escape_steps": toy_escape_steps,
+    "insertion": toy_insertion,
+    "tangent_gradient": toy_tangent_gradient,
+    "orthogonal_gradient": toy_orthogonal_gradient,
 }
 KINDS: dict[str, Callable] = {kind: module.figure for kind, module in _MODULES.items()}
 

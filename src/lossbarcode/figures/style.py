@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 DPI = 200
 PANEL = (4.4, 4.0)  # inches per dataset panel
+MIN_WIDTH = 7.0  # inches: room for the headline and a legend below even with one panel
 LOSS = "train loss (cross-entropy, nats)"
 MARKERS = "osD^vPX*"
 
@@ -54,7 +55,7 @@ def panels(n: int, *, models: int = 0, width: float = PANEL[0], height: float = 
     pyplot: nothing global to close or leak; png/pdf are made by Agg and the pdf backend, no display needed."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(n * max(width, 0.45 * models + 1.6), height), layout="constrained")
+    fig = Figure(figsize=(max(n * max(width, 0.45 * models + 1.6), MIN_WIDTH), height), layout="constrained")
     return fig, list(fig.subplots(1, n, squeeze=False)[0])
 
 

@@ -17,11 +17,13 @@ class Family:
     pattern: str          # regex with named groups: the name's shape parameters
     module: str           # lossbarcode.models.<module>.build(input_shape, classes, **params, **args)
     label: str            # how figures name a member, formatted with the groups
-    order: str            # the group that sorts members along a figure's x axis
+    order: str            # the group that sorts members along a figure's x axis, or "parameters"
 
 
 FAMILIES = {
     "fcn": Family(r"fcn-(?P<depth>[1-9][0-9]*)", "fcn", "{depth} hidden layers", "depth"),
+    "cnn": Family(r"cnn-(?P<depth>[123])-(?P<width>[1-9][0-9]*)", "cnn", "CNN-{depth}-{width}", "parameters"),
+    "cnn-bn": Family(r"cnn-bn-(?P<depth>[123])-(?P<width>[1-9][0-9]*)", "cnn", "CNN-{depth}-{width} BN", "parameters"),
 }
 
 
@@ -35,15 +37,21 @@ def parse(name: str) -> tuple[str, dict[str, int]]:
     raise ValueError(f"unknown model {name!r}; known model names match: {known}")
 
 
-def describe(name: str) -> tuple[str, int]:
-    """``(label, order)`` of a model for figures."""
+def describe(name: str, parameters: int | None = None) -> tuple[str, int]:
+    """``(label, order)`` of a model for figures; families ordered by size need ``parameters``."""
     family, params = parse(name)
     spec = FAMILIES[family]
+    if spec.order == "parameters":
+        if parameters is None:
+            raise ValueError(f"{name!r} is ordered by its parameter count; pass parameters=")
+        return f"{spec.label.format(**params)} ({parameters / 1000:.1f}K)", parameters
     return spec.label.format(**params), params[spec.order]
 
 
 def build(name: str, *, input_shape: tuple[int, ...], classes: int, **args):
     family, params = parse(name)
+    if family == "cnn-bn":
+        params["bn"] = 1
     module = importlib.import_module(f"{__name__}.{FAMILIES[family].module}")
     return module.build(input_shape=tuple(input_shape), classes=classes, **params, **args)
 

@@ -1,0 +1,105 @@
+"""Architectures against the papers' parameter counts, and §3.5's loss-preserving embeddings."""
+
+import pytest
+import torch
+
+from lossbarcode import models
+from lossbarcode.data import load, prepare
+from lossbarcode.models.embed import deepen_fcn, norm_shift, widen_cnn, widen_fcn
+
+
+@pytest.mark.parametrize(
+    "name, count",
+    [("cnn-1-32", 7_562), ("cnn-2-64", 117_578), ("cnn-3-32", 58_826)],  # paper 002 §4.2, Appendix G
+)
+def test_cnn_parameter_counts(name, count):
+    assert models.parameter_count(models.build(name, input_shape=(3, 32, 32), classes=10)) == count
+
+
+def test_bn_variants_add_batchnorm_before_each_activation():
+    model = models.build("cnn-bn-2-32", input_shape=(3, 32, 32), classes=10)
+    kinds = [type(m).__name__ for m in model]
+    assert kinds[:4] == ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"] and kinds.count("BatchNorm2d") == 2
+
+
+def test_names():
+    assert models.parse("cnn-bn-3-32") == ("cnn-bn", {"depth": 3, "width": 32})
+    assert models.describe("fcn-6") == ("6 hidden layers", 6)
+    assert models.describe("cnn-1-64", parameters=15114) == ("CNN-1-64 (15.1K)", 15114)
+    with pytest.raises(ValueError, match="unknown model 'cnn-4-32'"):
+        models.parse("cnn-4-32")
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """Real images: the MNIST-5k stand-in, as CIFAR-shaped and MNIST-shaped batches."""
+    path = prepare("mnist5k", tmp_path_factory.mktemp("data"))
+    return {
+        "cifar": load(path, shape=(3, 32, 32), train_size=256).x_train,
+        "mnist": load(path, train_size=256).x_train,
+    }
+
+
+def trained_like(model, seed=0):
+    """Random, non-degenerate weights (a zero-initialised net would hide mistakes)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+    return model.eval()
+
+
+@pytest.mark.parametrize(
+    "small, large",
+    [("cnn-1-32", "cnn-1-64"), ("cnn-1-64", "cnn-1-128"), ("cnn-1-32", "cnn-1-128"), ("cnn-2-32", "cnn-2-64"),
+     ("cnn-bn-1-32", "cnn-bn-1-64"), ("cnn-bn-2-32", "cnn-bn-2-64")],
+)
+def test_cnn_widening_preserves_outputs(images, small, large):
+    model = trained_like(models.build(small, input_shape=(3, 32, 32), classes=10))
+    width = models.parse(large)[1]["width"]
+    bigger = widen_cnn(model, width).eval()
+    reference = models.build(large, input_shape=(3, 32, 32), classes=10)
+    assert [p.shape for p in bigger.parameters()] == [p.shape for p in reference.parameters()]
+    with torch.no_grad():
+        assert (bigger(images["cifar"]) - model(images["cifar"])).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("after", [1, 2, 3])
+def test_fcn_deepening_preserves_outputs(images, after):
+    model = trained_like(models.build("fcn-3", input_shape=(1, 28, 28), classes=10, width=24))
+    deeper = deepen_fcn(model, after)
+    reference = models.build("fcn-4", input_shape=(1, 28, 28), classes=10, width=24)
+    assert [p.shape for p in deeper.parameters()] == [p.shape for p in reference.parameters()]
+    with torch.no_grad():
+        assert (deeper(images["mnist"]) - model(images["mnist"])).abs().max() < 1e-5
+
+
+def test_fcn_widening_every_layer_gives_the_wider_architecture(images):
+    model = trained_like(models.build("fcn-2", input_shape=(1, 28, 28), classes=10, width=16))
+    wider = widen_fcn(widen_fcn(model, 1, 40), 2, 40)
+    reference = models.build("fcn-2", input_shape=(1, 28, 28), classes=10, width=40)
+    assert [p.shape for p in wider.parameters()] == [p.shape for p in reference.parameters()]
+    with torch.no_grad():
+        assert (wider(images["mnist"]) - model(images["mnist"])).abs().max() < 1e-5
+
+
+def test_embedding_errors():
+    model = models.build("fcn-2", input_shape=(1, 28, 28), classes=10, width=16)
+    with pytest.raises(ValueError, match="hidden layer, 1..2"):
+        deepen_fcn(model, 3)
+    with pytest.raises(ValueError, match="cannot widen a layer of 16 neurons to 8"):
+        widen_fcn(model, 1, 8)
+    with pytest.raises(ValueError, match="cannot widen a convolution of 32 channels to 16"):
+        widen_cnn(models.build("cnn-1-32", input_shape=(3, 32, 32), classes=10), 16)
+
+
+def test_norm_shift_counts_identity_weights():
+    model = trained_like(models.build("fcn-2", input_shape=(1, 28, 28), classes=10, width=16))
+    deeper = deepen_fcn(model, 1)
+    squared = lambda m: sum((p**2).sum() for p in m.parameters()).item()
+    assert squared(deeper) - squared(model) == pytest.approx(16, rel=1e-6)
+    assert norm_shift(5e-4, 16) == pytest.approx(5e-4 * (squared(deeper) - squared(model)), rel=1e-6)
