@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(message)s", stream=sys.stderr)
+    _threads(getattr(args, "threads", None))
     from . import jobs
 
     if args.verb == "prepare-data":
@@ -86,16 +87,12 @@ def main(argv: list[str] | None = None) -> None:
 
         print(prepare(args.dataset, args.root, mirror=args.mirror))
     elif args.verb == "train-minimum":
-        _threads(args.threads)
         jobs.train_minimum(args.spec, args.data, args.seed, args.out)
     elif args.verb == "embed-minimum":
-        _threads(args.threads)
         jobs.embed_minimum(args.spec, args.data, args.source, args.seed, args.out)
     elif args.verb == "fit-curve":
-        _threads(args.threads)
         jobs.fit_curve(args.spec, args.data, args.ends, args.out)
     elif args.verb == "fit-triangle":
-        _threads(args.threads)
         jobs.fit_triangle(args.spec, args.data, args.vertices, args.curves, args.out)
     elif args.verb == "barcode":
         jobs.barcode(args.minima, args.curves, args.triangles, args.out)
