@@ -91,6 +91,7 @@ def test_lifespan_of_a_linear_function_is_exact():
     assert np.allclose(span["side_max"], corners)
     assert span["max"] >= max(corners) and span["bar"] == [max(span["side_max"]), span["max"]]
     assert min(expected) <= span["bar"][0]
+    assert tri.lifespan(10, landscape, grid=tri.grid(10, landscape)) == span
 
 
 def test_fit_triangle_lowers_the_mean_loss():

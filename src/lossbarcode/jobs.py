@@ -190,7 +190,7 @@ def fit_triangle(spec: dict, data_path: str, vertices: list[str], curves: list[s
         raise FloatingPointError(f"{error}{_advice(spec, 'triangle')}") from error
     seconds = time.perf_counter() - start
     points, losses = triangle.grid(section.get("grid", 30))
-    lifespan = triangle.lifespan(section.get("grid", 30))
+    lifespan = triangle.lifespan(section.get("grid", 30), grid=(points, losses))
     save_torch(f"{out}.pt", {k: v.detach().cpu() for k, v in triangle.state_dict().items()})
     write_json(f"{out}.json", {**lifespan, "points": points.tolist(), "train_loss": losses.tolist(),
                                "seconds": seconds, "recipe": section})

@@ -57,14 +57,19 @@ class Triangle(nn.Module):
         return points.numpy(), self._losses(landscape, points).numpy()
 
     @torch.no_grad()
-    def lifespan(self, n: int = 30, landscape: Landscape | None = None, refine: int = 3) -> dict:
+    def lifespan(self, n: int = 30, landscape: Landscape | None = None, refine: int = 3,
+                 grid: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
         """Paper 004 Alg. 2 on the grid of step 1/n, each maximum refined by a local zoom.
 
         Returns the three side maxima (sides (0,1), (0,2), (1,2)), the triangle's maximum, and the
-        bar ``[birth, death]`` = [highest side maximum, triangle maximum].
+        bar ``[birth, death]`` = [highest side maximum, triangle maximum]. ``grid``: the result of
+        ``self.grid(n)`` if already measured (on a network each point costs a pass over the data).
         """
-        points = simplex_grid(n)
-        losses = self._losses(landscape, points)
+        if grid is None:
+            points = simplex_grid(n)
+            losses = self._losses(landscape, points)
+        else:
+            points, losses = (torch.from_numpy(np.asarray(a)) for a in grid)
         side_max = []
         for i, j in SIDES:
             k = 3 - i - j
