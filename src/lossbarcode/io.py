@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 
-def _atomic(path: str | os.PathLike, write) -> Path:
+def atomic_write(path: str | os.PathLike, write) -> Path:
+    """Calls ``write(binary file)`` on a temporary sibling of ``path``, then renames it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -52,7 +53,7 @@ def _restore(obj: Any) -> Any:
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     text = json.dumps(_jsonable(obj), indent=1, allow_nan=False) + "\n"
-    return _atomic(path, lambda f: f.write(text.encode()))
+    return atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def read_json(path: str | os.PathLike) -> Any:
@@ -62,4 +63,4 @@ def read_json(path: str | os.PathLike) -> Any:
 def save_torch(path: str | os.PathLike, obj: Any) -> Path:
     import torch
 
-    return _atomic(path, lambda f: torch.save(obj, f))
+    return atomic_write(path, lambda f: torch.save(obj, f))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 
-import torch
 from torch import Tensor
 
 from . import barcode

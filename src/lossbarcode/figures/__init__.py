@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
-from ..io import _atomic
+from ..io import atomic_write
 from . import barcodes, bn_comparison, embedding, h1_diagram, saddle_spread, to_score
 from . import (
     toy_barcode_1d, toy_escape_lr, toy_escape_polynomials, toy_escape_regimes, toy_escape_steps,
@@ -55,11 +55,11 @@ def render(kind: str, runs: list[dict], *, scale: str, title: str, out: str | Pa
     for path in paths:
         # No creation date in the pdf, so rerunning on the same records gives the same bytes.
         metadata = {"CreationDate": None} if path.suffix == ".pdf" else None
-        _atomic(path, lambda f, fmt=path.suffix[1:], md=metadata: fig.savefig(f, format=fmt, dpi=DPI, metadata=md))
+        atomic_write(path, lambda f, fmt=path.suffix[1:], md=metadata: fig.savefig(f, format=fmt, dpi=DPI, metadata=md))
 
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=module.COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(module.rows(runs))
-    _atomic(out.with_suffix(".csv"), lambda f: f.write(text.getvalue().encode()))
+    atomic_write(out.with_suffix(".csv"), lambda f: f.write(text.getvalue().encode()))
     return paths
