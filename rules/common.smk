@@ -112,6 +112,7 @@ def run_spec(wildcards):
         "run": wildcards.run,
         "scale": config["scale"],
         "device": config["device"],
+        "checkpoint_every": config["checkpoint_every"],
         "dataset": dataset,
         "model": model,
         "model_args": experiment.get("model_args", {}),

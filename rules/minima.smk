@@ -18,6 +18,7 @@ rule train_minimum:
     wildcard_constraints:
         experiment=alternatives(TRAINED),
     threads: 1
+    retries: 2  # a preempted job resumes from its checkpoint
     resources:
         gpu=1,
         mem_mb=section_resources("minimum", "mem_mb", 8000),
@@ -45,6 +46,7 @@ rule embed_minimum:
     wildcard_constraints:
         experiment=alternatives(EMBEDDED),
     threads: 1
+    retries: 2  # a preempted job resumes from its checkpoint
     resources:
         gpu=1,
         mem_mb=section_resources("minimum", "mem_mb", 8000),

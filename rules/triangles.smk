@@ -18,6 +18,7 @@ rule fit_triangle:
         spec=run_spec,
         out=output_prefix,
     threads: 1
+    retries: 2  # a preempted job resumes from its checkpoint
     resources:
         gpu=1,
         mem_mb=section_resources("triangle", "mem_mb", 8000),

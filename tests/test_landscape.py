@@ -178,3 +178,29 @@ def test_descent_trains_a_network_and_logs_each_epoch(caplog):
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("mlp seed 0: epoch")]
     assert len(lines) == 5 and " lr " in lines[0] and lines[0].endswith("s")
     assert landscape.metrics(theta)["accuracy"] > 0.9 > landscape.metrics(start)["accuracy"]
+
+
+def test_vmapped_passes_are_bounded_and_halve_when_memory_runs_out(monkeypatch, caplog):
+    x, y = data()
+    thetas = None
+    results = {}
+    for budget in (10**6, 64 * 3):
+        landscape = NetworkLandscape(mlp(bn=False), (x, y), eval_batch_size=64, vmap=True, vmap_samples=budget)
+        if thetas is None:
+            thetas = landscape.flatten() + 0.3 * torch.randn(16, landscape.dim, generator=torch.Generator().manual_seed(1))
+        results[budget] = landscape.evaluate(thetas)
+    torch.testing.assert_close(results[64 * 3], results[10**6], rtol=1e-6, atol=1e-6)
+
+    vmap, chunks = torch.func.vmap, []
+
+    def tight_memory(fn, *args, chunk_size=None, **kwargs):
+        chunks.append(chunk_size)
+        if chunk_size > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return vmap(fn, *args, chunk_size=chunk_size, **kwargs)
+
+    monkeypatch.setattr(torch.func, "vmap", tight_memory)
+    landscape = NetworkLandscape(mlp(bn=False), (x, y), eval_batch_size=64, vmap=True, vmap_samples=64 * 8)
+    torch.testing.assert_close(landscape.evaluate(thetas), results[10**6], rtol=1e-6, atol=1e-6)
+    assert chunks[:3] == [8, 4, 2] and landscape.vmap_samples == 2 * 64
+    assert "out of GPU memory with 8 points per pass; now 4" in caplog.text

@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
-def snakemake(*args, cwd=ROOT, check=True, **kwargs):
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+def snakemake(*args, cwd=ROOT, check=True, env=None, **kwargs):
+    env = {**(env or os.environ), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     result = subprocess.run([*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, env=env, **kwargs)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
@@ -153,3 +153,34 @@ def test_quick_profile_end_to_end_survives_an_interruption(tmp_path):
             assert (work / "figures/quick" / f"{figure}{suffix}").stat().st_size > 0
     # every rule logged and benchmarked its job
     assert list((work / "results/quick/logs/fcn_depth").glob("*/minima/*.benchmark.tsv"))
+
+
+@pytest.mark.slow
+def test_gpu_jobs_lease_their_own_devices(tmp_path):
+    """Four GPU jobs, ``--resources gpu=2``, two fake devices: no two jobs on one device at once."""
+    config = yaml.safe_load((ROOT / "config/quick.yaml").read_text())
+    experiment = config["experiments"]["fcn_depth"]
+    experiment.update(datasets=["digits"], models=["fcn-2"], minima=4, triangles=False, figures={})
+    experiment["minimum"]["epochs"] = 30
+    config.update(device="auto", results=str(tmp_path / "r"), data_root=str(tmp_path / "d"),
+                  figures_dir=str(tmp_path / "f"), experiments={"fcn_depth": experiment})
+    (tmp_path / "gpu.yaml").write_text(yaml.safe_dump(config))
+    minima = tmp_path / "r/fcn_depth/digits-fcn-2/minima"
+    env = {**os.environ, "LOSSBARCODE_FAKE_GPUS": "2", "LOSSBARCODE_LOCK_DIR": str(tmp_path / "locks")}
+    snakemake(*(str(minima / f"{seed}.pt") for seed in range(4)), "--cores", "4", "--resources", "gpu=2",
+              "--configfile", str(tmp_path / "gpu.yaml"), env=env)
+
+    leases = {}  # device -> [(leased, released)]
+    for log in sorted((tmp_path / "r/logs/fcn_depth/digits-fcn-2/minima").glob("*.log")):
+        times = {}
+        for line in log.read_text().splitlines():
+            if match := re.match(r"(\S+ \S+) (leased|released) GPU (\S+)", line):
+                times[match[2]] = time.mktime(time.strptime(match[1][:19], "%Y-%m-%d %H:%M:%S")) + \
+                    int(match[1][20:]) / 1000
+                device = match[3]
+        leases.setdefault(device, []).append((times["leased"], times["released"]))
+    assert sorted(leases) == ["fake0", "fake1"], leases
+    assert sum(map(len, leases.values())) == 4
+    for spans in leases.values():
+        spans.sort()
+        assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:])), spans

@@ -80,6 +80,18 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(message)s", stream=sys.stderr)
     _threads(getattr(args, "threads", None))
+    if hasattr(args, "spec"):
+        from .devices import lease
+
+        # A training job holds its own GPU (or the CPU) for its whole life.
+        with lease(args.spec.get("device", "auto")) as device:
+            args.spec["device"] = device
+            _run(args)
+    else:
+        _run(args)
+
+
+def _run(args: argparse.Namespace) -> None:
     from . import jobs
 
     if args.verb == "prepare-data":

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .checkpoint import Checkpoint
 from .landscape import Landscape
 from .train import Recipe, make_optimizer, optimize
 
@@ -179,6 +180,7 @@ def fit_curve(
     seed: int = 0,
     steps_per_epoch: int | None = None,
     what: str = "curve",
+    checkpoint: Checkpoint | None = None,
 ) -> Curve:
     """Fits a low-loss curve from ``a`` to ``b`` on ``landscape``.
 
@@ -193,6 +195,9 @@ def fit_curve(
     two midpoints go into the intervals of highest midpoint loss. ``monitor(step, chain, grad)``,
     if given, sees every step's chain and the gradient at its interior points before projection.
     Default recipe: 3000 steps of SGD, lr 1e-2, no momentum, constant rate.
+
+    A ``checkpoint`` saves the fit every few epochs (with the sampler's state, or the chain's
+    shape) and resumes a saved one.
     """
     a, b = landscape.as_point(a), landscape.as_point(b)
     if method not in METHODS:
@@ -208,20 +213,23 @@ def fit_curve(
         return _fit_pointchain(
             landscape, a, b, bends=10 if bends is None else bends,
             recipe=recipe or Recipe(steps=3000, lr=1e-2), insert_every=insert_every, l2=l2,
-            monitor=monitor, steps_per_epoch=steps_per_epoch, what=what,
+            monitor=monitor, steps_per_epoch=steps_per_epoch, what=what, checkpoint=checkpoint,
         )
     curve = make_curve(method, a, b, 1 if bends is None else bends)
     generator = torch.Generator().manual_seed(seed)
+    if checkpoint is not None:
+        checkpoint.track_generator("curve samples", generator)
     train_on_random_points(
         curve, lambda: torch.rand(points_per_step, generator=generator, dtype=torch.float64), landscape,
         recipe or GARIPOV, weight_decay=weight_decay, steps_per_epoch=steps_per_epoch, what=what,
+        checkpoint=checkpoint,
     )
     return curve
 
 
 def train_on_random_points(
     family: nn.Module, sample, landscape: Landscape, recipe: Recipe, *, weight_decay: float,
-    steps_per_epoch: int | None, what: str,
+    steps_per_epoch: int | None, what: str, checkpoint: Checkpoint | None = None,
 ) -> None:
     """Garipov et al.'s training of a parametrised family of points (a curve, a triangle): each step
     draws parameters ``sample()`` of ``family.weights`` and minimises the mean loss there plus
@@ -234,13 +242,20 @@ def train_on_random_points(
             loss = loss + 0.5 * weight_decay * (w * w).sum(-1).mean()
         return loss
 
-    optimize(list(family.parameters()), objective, recipe, steps_per_epoch=steps_per_epoch, what=what)
+    optimize(list(family.parameters()), objective, recipe, steps_per_epoch=steps_per_epoch, what=what,
+             checkpoint=checkpoint)
     family.landscape = landscape
 
 
-def _fit_pointchain(landscape, a, b, *, bends, recipe, insert_every, l2, monitor, steps_per_epoch, what) -> Chain:
+def _fit_pointchain(landscape, a, b, *, bends, recipe, insert_every, l2, monitor, steps_per_epoch, what,
+                    checkpoint) -> Chain:
     chain = Chain(a, b, bends, method="pointchain")
     every = insert_every or max(1, recipe.steps // 10)
+    resume_at = 0
+    if checkpoint is not None:
+        checkpoint.track("chain positions", lambda: chain.positions.clone(),
+                         lambda positions: setattr(chain, "positions", positions.to(chain.positions)))
+        resume_at = checkpoint.step
 
     def objective(step: int) -> Tensor:
         loss = landscape.loss(chain.nodes)
@@ -260,9 +275,11 @@ def _fit_pointchain(landscape, a, b, *, bends, recipe, insert_every, l2, monitor
 
     for start in range(0, recipe.steps, every):
         stop = min(start + every, recipe.steps)
+        if stop < resume_at:  # done before the run was stopped; the checkpoint holds its result
+            continue
         optimize(
             [chain.nodes], objective, recipe, steps=range(start, stop), steps_per_epoch=steps_per_epoch,
-            adjust_grad=project, what=what, optimizer=make_optimizer([chain.nodes], recipe),
+            adjust_grad=project, what=what, optimizer=make_optimizer([chain.nodes], recipe), checkpoint=checkpoint,
         )
         if stop < recipe.steps:
             mids = (chain.positions[:-1] + chain.positions[1:]) / 2

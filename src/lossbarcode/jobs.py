@@ -7,6 +7,8 @@ atomically. Recipes in specs count epochs; here they become steps of the trainin
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 import zlib
@@ -65,8 +67,26 @@ def landscape_for(spec: dict, data_path: str, section: str, seed: int):
     model = models.build(spec["model"], input_shape=tuple(data.x_train.shape[1:]), classes=data.classes,
                          **spec.get("model_args", {}))
     landscape = NetworkLandscape(model, data.train(), data.test(), batch_size=spec[section]["batch_size"],
-                                 seed=seed, device=device)
+                                 seed=seed, device=device, precision=spec[section].get("precision", "fp32"))
+    if device.type != "cuda" and spec[section].get("precision", "fp32") != "fp32":
+        log.info("precision %s applies on a GPU only; training on the CPU in float32", spec[section]["precision"])
     return landscape, data
+
+
+def checkpoint_for(spec: dict, out: str, landscape, inputs: list[str] = ()):
+    """The checkpoint of the job writing ``out`` (None when ``checkpoint_every`` is 0): ``out``.ckpt,
+    keyed by the spec and the bytes of ``inputs``, so a changed config or input starts afresh."""
+    from .checkpoint import Checkpoint
+
+    every = spec.get("checkpoint_every", 0)
+    if not every:
+        return None
+    key = hashlib.sha256(json.dumps({k: v for k, v in spec.items() if k not in ("device", "checkpoint_every")},
+                                    sort_keys=True).encode())
+    for path in inputs:
+        key.update(Path(path).read_bytes())
+    return Checkpoint(f"{out}.ckpt", every, key.hexdigest()).track(
+        "data order", landscape.data_state, landscape.load_data_state)
 
 
 def _what(spec: dict, thing: str) -> str:
@@ -84,13 +104,16 @@ def train_minimum(spec: dict, data_path: str, seed: int, out: str) -> None:
 
     landscape, data = landscape_for(spec, data_path, "minimum", seed)
     recipe = recipe_from(spec["minimum"], landscape.steps_per_epoch)
+    checkpoint = checkpoint_for({**spec, "seed": seed}, out, landscape)
     start = time.perf_counter()
     try:
         theta = descend(landscape, landscape.flatten(), recipe, steps_per_epoch=landscape.steps_per_epoch,
-                        what=_what(spec, f"seed {seed}"))
+                        what=_what(spec, f"seed {seed}"), checkpoint=checkpoint)
     except FloatingPointError as error:
         raise FloatingPointError(f"{error}{_advice(spec, 'minimum')}") from error
     _write_minimum(spec, landscape, data, theta, seed, out, time.perf_counter() - start, recipe.steps)
+    if checkpoint is not None:
+        checkpoint.remove()
 
 
 def embed_minimum(spec: dict, data_path: str, source: str, seed: int, out: str) -> None:
@@ -109,14 +132,17 @@ def embed_minimum(spec: dict, data_path: str, source: str, seed: int, out: str) 
     torch.nn.utils.vector_to_parameters(saved["theta"], small.parameters())
     embedded = landscape.flatten(embed(small, saved["model"], spec["model"]))
     recipe = recipe_from(spec["minimum"], landscape.steps_per_epoch)
+    checkpoint = checkpoint_for({**spec, "seed": seed}, out, landscape, [source])
     start = time.perf_counter()
     try:
         theta = descend(landscape, embedded, recipe, steps_per_epoch=landscape.steps_per_epoch,
-                        what=_what(spec, f"embedded seed {seed}"))
+                        what=_what(spec, f"embedded seed {seed}"), checkpoint=checkpoint)
     except FloatingPointError as error:
         raise FloatingPointError(f"{error}{_advice(spec, 'minimum')}") from error
     _write_minimum(spec, landscape, data, theta, seed, out, time.perf_counter() - start, recipe.steps,
                    embedded_from=saved["model"], embedded_train_loss=landscape.evaluate(embedded).item())
+    if checkpoint is not None:
+        checkpoint.remove()
 
 
 def _write_minimum(spec, landscape, data, theta, seed, out, seconds, steps, **extra) -> None:
@@ -128,7 +154,7 @@ def _write_minimum(spec, landscape, data, theta, seed, out, seconds, steps, **ex
         "seed": seed, "train_loss": train["loss"].item(), "train_accuracy": train["accuracy"].item(),
         "test_loss": test["loss"].item(), "test_accuracy": test["accuracy"].item(),
         "parameters": landscape.dim, "epochs": spec["minimum"]["epochs"], "steps": steps,
-        "seconds": seconds, "recipe": spec["minimum"], **extra,
+        "recipe": spec["minimum"], **extra,
     })
     log.info("minimum seed %d: train loss %.4g, test accuracy %.4f, %.1fs", seed, train["loss"].item(),
              test["accuracy"].item(), seconds)
@@ -145,6 +171,7 @@ def fit_curve(spec: dict, data_path: str, ends: list[str], out: str) -> None:
     landscape, _ = landscape_for(spec, data_path, "curve", job_seed(spec, name))
     a, b = (torch.load(p, map_location=landscape.device)["theta"] for p in ends)
     recipe = recipe_from(section, landscape.steps_per_epoch)
+    checkpoint = checkpoint_for(spec, out, landscape, ends)
     extra = {"insert_every": section["insert_every"] * landscape.steps_per_epoch, "l2": section.get("l2", 0.0)} \
         if section["method"] == "pointchain" else {"weight_decay": section.get("weight_decay", 0.0),
                                                    "points_per_step": section.get("points_per_step", 1)}
@@ -152,19 +179,21 @@ def fit_curve(spec: dict, data_path: str, ends: list[str], out: str) -> None:
     try:
         curve = fit(landscape, a, b, section["method"], bends=section["bends"], recipe=recipe,
                     seed=job_seed(spec, name), steps_per_epoch=landscape.steps_per_epoch,
-                    what=_what(spec, f"curve {name}"), **extra)
+                    what=_what(spec, f"curve {name}"), checkpoint=checkpoint, **extra)
     except FloatingPointError as error:
         raise FloatingPointError(f"{error}{_advice(spec, 'curve')}") from error
     seconds = time.perf_counter() - start
     t, loss = curve.profile(section.get("profile_points", 61), refine=section.get("refine", 3))
     record = {"method": section["method"], "t": t.tolist(), "train_loss": loss.tolist(),
-              "max": float(loss.max()), "argmax": float(t[loss.argmax()]), "seconds": seconds, "recipe": section}
+              "max": float(loss.max()), "argmax": float(t[loss.argmax()]), "recipe": section}
     if section.get("test_profile", False):
         with torch.no_grad():
             weights = curve.weights(torch.from_numpy(t))
             record["test_loss"] = landscape.metrics(weights, "test")["loss"].double().cpu().tolist()
     save_torch(f"{out}.pt", curve_state(curve))
     write_json(f"{out}.json", record)
+    if checkpoint is not None:
+        checkpoint.remove()
     log.info("curve %s: max train loss %.4g at t=%.3f, %.1fs", name, record["max"], record["argmax"], seconds)
 
 
@@ -181,11 +210,13 @@ def fit_triangle(spec: dict, data_path: str, vertices: list[str], curves: list[s
     thetas = [torch.load(p, map_location=landscape.device)["theta"] for p in vertices]
     sides = [load_curve(torch.load(p)).to(landscape.device) for p in curves]
     recipe = recipe_from(section, landscape.steps_per_epoch)
+    checkpoint = checkpoint_for(spec, out, landscape, [*vertices, *curves])
     start = time.perf_counter()
     try:
         triangle = fit(landscape, tuple(thetas), sides, train_sides=section.get("train_sides", False),
                        recipe=recipe, weight_decay=section.get("weight_decay", 0.0), seed=job_seed(spec, name),
-                       steps_per_epoch=landscape.steps_per_epoch, what=_what(spec, f"triangle {name}"))
+                       steps_per_epoch=landscape.steps_per_epoch, what=_what(spec, f"triangle {name}"),
+                       checkpoint=checkpoint)
     except FloatingPointError as error:
         raise FloatingPointError(f"{error}{_advice(spec, 'triangle')}") from error
     seconds = time.perf_counter() - start
@@ -193,7 +224,9 @@ def fit_triangle(spec: dict, data_path: str, vertices: list[str], curves: list[s
     lifespan = triangle.lifespan(section.get("grid", 30), grid=(points, losses))
     save_torch(f"{out}.pt", {k: v.detach().cpu() for k, v in triangle.state_dict().items()})
     write_json(f"{out}.json", {**lifespan, "points": points.tolist(), "train_loss": losses.tolist(),
-                               "seconds": seconds, "recipe": section})
+                               "recipe": section})
+    if checkpoint is not None:
+        checkpoint.remove()
     log.info("triangle %s: bar [%.4g, %.4g], %.1fs", name, *lifespan["bar"], seconds)
 
 

@@ -13,6 +13,7 @@ Everything else in the library (minima search, curves, triangles) sees only this
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import math
@@ -21,6 +22,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+log = logging.getLogger("lossbarcode")
 
 
 class Landscape:
@@ -87,6 +90,15 @@ class FunctionLandscape(Landscape):
         return self._call(theta)
 
 
+PRECISIONS = ("fp32", "tf32", "bf16")
+
+
+def allow_tf32(allowed: bool) -> None:
+    """TensorFloat-32 in CUDA matrix products and convolutions (cuDNN allows it by default)."""
+    torch.backends.cuda.matmul.allow_tf32 = allowed
+    torch.backends.cudnn.allow_tf32 = allowed
+
+
 class NetworkLandscape(Landscape):
     """The loss of ``model`` on a dataset, as a function of its flat parameter vector.
 
@@ -98,6 +110,14 @@ class NetworkLandscape(Landscape):
     BatchNorm: training uses batch statistics (as in training mode); before a point is measured,
     its BN statistics are re-estimated exactly over the whole training set (see
     ``recalibrate_bn``), because running statistics mean nothing at a point of a curve.
+
+    ``vmap_samples`` bounds the work of one vmapped pass (points times data samples), and with it
+    the GPU memory that activations take.
+
+    ``precision`` of the training objective on a GPU: ``fp32``; ``tf32`` (TensorFloat-32 matrix
+    products); ``bf16`` (autocast to bfloat16, with TF32 for what stays in float32). Measurements
+    (``metrics``, ``evaluate``) are always exact float32, since barcodes are made of them. On a
+    CPU every precision is float32.
     """
 
     def __init__(
@@ -113,8 +133,15 @@ class NetworkLandscape(Landscape):
         seed: int = 0,
         device: str | torch.device | None = None,
         vmap: bool | None = None,
+        vmap_samples: int = 16384,
+        precision: str = "fp32",
     ):
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; choose one of {PRECISIONS}")
         self.device = torch.device(device) if device is not None else train[0].device
+        self.precision = precision if self.device.type == "cuda" else "fp32"
+        if self.device.type == "cuda":
+            allow_tf32(self.precision != "fp32")
         self.model = copy.deepcopy(model).to(self.device).eval()
         self.dtype = next(self.model.parameters()).dtype
         self.names = [n for n, _ in self.model.named_parameters()]
@@ -141,6 +168,7 @@ class NetworkLandscape(Landscape):
         # vmap pays on a GPU (many small forward passes become one); on a CPU a loop is as fast
         # (benchmarks/batched_evaluation.py), so that is the default there.
         self.vmap = self.device.type == "cuda" if vmap is None else vmap
+        self.vmap_samples = int(vmap_samples)
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
         self._order, self._cursor = torch.empty(0, dtype=torch.long), 0
 
@@ -172,6 +200,14 @@ class NetworkLandscape(Landscape):
         return math.ceil(len(self.train[0]) / self.batch_size)
 
     # ----- training objective --------------------------------------------------------------
+    def data_state(self) -> dict:
+        """Where the minibatch stream stands (for checkpoints): its generator, order and cursor."""
+        return {"generator": self.generator.get_state(), "order": self._order.clone(), "cursor": self._cursor}
+
+    def load_data_state(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+        self._order, self._cursor = state["order"].clone(), int(state["cursor"])
+
     def next_batch(self) -> tuple[Tensor, Tensor]:
         n = len(self.train[0])
         if self._cursor >= len(self._order):
@@ -188,23 +224,35 @@ class NetworkLandscape(Landscape):
         x, y = self.next_batch()
 
         def one(flat: Tensor) -> Tensor:
-            out = torch.func.functional_call(self.train_model, self.unflatten(flat), (x,))
-            return self.loss_fn(out, y)
+            bf16 = self.precision == "bf16"
+            with torch.autocast("cuda", torch.bfloat16) if bf16 else contextlib.nullcontext():
+                out = torch.func.functional_call(self.train_model, self.unflatten(flat), (x,))
+            return self.loss_fn(out.float(), y)
 
         if single:
             return one(batch[0])
-        return self._map(one, batch)
+        return self._map(one, batch, samples=len(x))
 
-    def _map(self, fn, batch: Tensor, *shared):
-        """``fn`` over the rows of ``batch`` (with ``shared`` arguments): vmapped, or looped for a
-        model that vmap cannot trace (then ``vmap`` is switched off for good, with a log line)."""
-        if self.vmap:
+    def _map(self, fn, batch: Tensor, *shared, samples: int):
+        """``fn`` over the rows of ``batch`` (with ``shared`` arguments, ``samples`` data points per
+        row): vmapped, or looped for a model that vmap cannot trace (then ``vmap`` is switched off for
+        good, with a log line). A vmapped pass holds the activations of all its rows at once, so rows
+        go ``vmap_samples // samples`` at a time, and half as many after running out of memory."""
+        while self.vmap:
+            chunk = max(1, self.vmap_samples // samples)
             try:
-                return torch.func.vmap(fn, in_dims=(0, *[None] * len(shared)), randomness="different")(batch, *shared)
+                return torch.func.vmap(fn, in_dims=(0, *[None] * len(shared)), randomness="different",
+                                       chunk_size=chunk)(batch, *shared)
+            except torch.OutOfMemoryError:
+                if chunk == 1:
+                    raise
+                self.vmap_samples = (chunk // 2) * samples
+                torch.cuda.empty_cache()
+                log.warning("out of GPU memory with %d points per pass; now %d", chunk, chunk // 2)
             except (RuntimeError, NotImplementedError) as error:
                 if "vmap" not in str(error).lower() and "batched" not in str(error).lower():
                     raise
-                logging.getLogger("lossbarcode").warning("vmap cannot run this model (%s); looping over points", error)
+                log.warning("vmap cannot run this model (%s); looping over points", error)
                 self.vmap = False
         rows = [fn(row, *shared) for row in batch]
         return tuple(torch.stack(col) for col in zip(*rows)) if isinstance(rows[0], tuple) else torch.stack(rows)
@@ -255,9 +303,24 @@ class NetworkLandscape(Landscape):
         for i in range(0, len(x), self.eval_batch_size):
             yield x[i : i + self.eval_batch_size], y[i : i + self.eval_batch_size]
 
-    @torch.no_grad()
     def metrics(self, theta: Tensor, split: str = "train") -> dict[str, Tensor]:
         """Full-data mean loss and accuracy at each point, ``{"loss": [b], "accuracy": [b]}``."""
+        with torch.no_grad(), self._exact():
+            return self._metrics(theta, split)
+
+    @contextlib.contextmanager
+    def _exact(self):
+        """Exact float32 inside, whatever the training precision."""
+        if self.precision == "fp32":
+            yield
+            return
+        allow_tf32(False)
+        try:
+            yield
+        finally:
+            allow_tf32(True)
+
+    def _metrics(self, theta: Tensor, split: str) -> dict[str, Tensor]:
         if split not in ("train", "test"):
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
         data = self.train if split == "train" else self.test
@@ -293,7 +356,7 @@ class NetworkLandscape(Landscape):
         total = torch.zeros(len(batch), dtype=torch.float64, device=self.device)
         correct = torch.zeros(len(batch), dtype=torch.float64, device=self.device)
         for x, y in self._batches(data):
-            loss, hits = self._map(one, batch, x, y)
+            loss, hits = self._map(one, batch, x, y, samples=len(x))
             total += loss.double()
             correct += hits.double()
         n = len(data[0])

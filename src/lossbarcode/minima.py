@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .checkpoint import Checkpoint
 from .landscape import Landscape
 from .train import Recipe, optimize
 
@@ -17,6 +18,7 @@ def descend(
     *,
     steps_per_epoch: int | None = None,
     what: str = "descent",
+    checkpoint: Checkpoint | None = None,
     **recipe_kw,
 ) -> Tensor:
     """Minimises ``landscape.loss`` from ``theta0`` and returns the final parameter vector.
@@ -26,6 +28,7 @@ def descend(
 
     Either pass a ``Recipe`` or its fields as keywords (``steps``, ``lr``, ``optimizer``,
     ``momentum``, ``schedule`` ...); the default is 2000 steps of plain gradient descent at lr 1e-2.
+    A ``checkpoint`` saves the descent every few epochs and resumes a saved one.
     """
     if recipe is None:
         recipe = Recipe(**{"steps": 2000, "lr": 1e-2, **recipe_kw})
@@ -33,7 +36,8 @@ def descend(
         raise ValueError(f"pass either a recipe or its fields, not both (got {sorted(recipe_kw)})")
     start, single = landscape.as_batch(torch.as_tensor(theta0))
     theta = torch.nn.Parameter(start.clone())
-    optimize([theta], lambda step: landscape.loss(theta).sum(), recipe, steps_per_epoch=steps_per_epoch, what=what)
+    optimize([theta], lambda step: landscape.loss(theta).sum(), recipe, steps_per_epoch=steps_per_epoch, what=what,
+             checkpoint=checkpoint)
     return theta.detach()[0] if single else theta.detach()
 
 

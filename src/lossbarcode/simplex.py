@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .checkpoint import Checkpoint
 from .curves import GARIPOV, train_on_random_points
 from .landscape import Landscape
 from .train import Recipe
@@ -140,6 +141,7 @@ def fit_triangle(
     seed: int = 0,
     steps_per_epoch: int | None = None,
     what: str = "triangle",
+    checkpoint: Checkpoint | None = None,
 ) -> Triangle:
     """Fits the triangle on three minima (paper 004 Alg. 1).
 
@@ -148,7 +150,8 @@ def fit_triangle(
     mean of the vertices; each step samples ``points_per_step`` uniform points of the simplex and
     minimises their mean loss (plus ``0.5 * weight_decay * |w|^2``), training the centre and, with
     ``train_sides``, the side centres too. Default recipe: 3000 steps of SGD, lr 1e-2, momentum
-    0.9, Garipov's schedule (the curves' recipe).
+    0.9, Garipov's schedule (the curves' recipe). A ``checkpoint`` saves the fit every few epochs
+    and resumes a saved one.
     """
     verts = torch.stack([landscape.as_point(v) for v in vertices])
     for i, j in SIDES:
@@ -163,9 +166,11 @@ def fit_triangle(
         centres.append(curve.weights(torch.tensor([0.5]))[0].detach().to(verts))
     triangle = Triangle(verts, torch.stack(centres), train_sides=train_sides)
     generator = torch.Generator().manual_seed(seed)
+    if checkpoint is not None:
+        checkpoint.track_generator("triangle samples", generator)
     train_on_random_points(
         triangle, lambda: sample_simplex(points_per_step, generator), landscape, recipe or GARIPOV,
-        weight_decay=weight_decay, steps_per_epoch=steps_per_epoch, what=what,
+        weight_decay=weight_decay, steps_per_epoch=steps_per_epoch, what=what, checkpoint=checkpoint,
     )
     return triangle
 

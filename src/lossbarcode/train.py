@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import Tensor
 
+from .checkpoint import Checkpoint
+
 log = logging.getLogger("lossbarcode")
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -104,6 +106,15 @@ class Optimizer:
         self.state: list[dict] = [{} for _ in self.params]
         self.steps = 0
 
+    def state_dict(self) -> dict:
+        return {"steps": self.steps, "state": [{k: v.detach().cpu().clone() for k, v in s.items()} for s in self.state]}
+
+    def load_state_dict(self, saved: dict) -> None:
+        if len(saved["state"]) != len(self.params):
+            raise ValueError(f"optimizer state for {len(saved['state'])} tensors, this optimizer has {len(self.params)}")
+        self.steps = saved["steps"]
+        self.state = [{k: v.to(p.device) for k, v in s.items()} for p, s in zip(self.params, saved["state"])]
+
     def zero_grad(self) -> None:
         for p in self.params:
             p.grad = None
@@ -153,6 +164,7 @@ def optimize(
     adjust_grad: Callable[[int], None] | None = None,
     what: str = "optimization",
     optimizer: Optimizer | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> list[float]:
     """Runs ``recipe`` on ``params`` and returns the mean loss of every epoch.
 
@@ -160,12 +172,17 @@ def optimize(
     edit the gradients before each update (the point chain projects them). ``steps`` runs a slice of
     the recipe (the schedule still sees the whole recipe). One log line per epoch. A non-finite
     loss raises ``FloatingPointError`` naming ``what``; the check happens once per epoch, so the
-    loop never waits on the device inside an epoch.
+    loop never waits on the device inside an epoch. With a ``checkpoint``, the state is saved every
+    ``checkpoint.every`` epochs and at the end of ``steps``, and a saved state is resumed.
     """
     steps = range(recipe.steps) if steps is None else steps
     epoch = max(1, steps_per_epoch or math.ceil(recipe.steps / 10))
     opt = optimizer or make_optimizer(params, recipe)
     history: list[float] = []
+    if checkpoint is not None and (resumed := checkpoint.resume(steps, params, opt)):
+        steps, history = resumed
+        log.info("%s: resuming from epoch %d (step %d of %d) of %s", what, math.ceil(steps.start / epoch),
+                 steps.start, recipe.steps, checkpoint.path)
     running, count, tick = None, 0, time.perf_counter()
     for step in steps:
         lr = recipe.lr_at(step)
@@ -185,9 +202,9 @@ def optimize(
                     f"(lr {lr:.3g}); lower the learning rate, or check the data and the starting point"
                 )
             history.append(mean)
-            log.info(
-                "%s: epoch %d loss %.6g lr %.3g %.2fs",
-                what, math.ceil((step + 1) / epoch), mean, lr, time.perf_counter() - tick,
-            )
+            number = math.ceil((step + 1) / epoch)
+            log.info("%s: epoch %d loss %.6g lr %.3g %.2fs", what, number, mean, lr, time.perf_counter() - tick)
+            if checkpoint is not None and (number % checkpoint.every == 0 or step == steps[-1]):
+                checkpoint.save(step + 1, params, opt, history)
             running, count, tick = None, 0, time.perf_counter()
     return history

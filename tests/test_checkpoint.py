@@ -1,0 +1,172 @@
+"""Preemption-safe training: a job stopped half way resumes from its checkpoint and ends with exactly
+the files an uninterrupted run writes; the same job twice writes the same files (on the CPU)."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from lossbarcode import jobs
+from lossbarcode.checkpoint import Checkpoint
+from lossbarcode.data import prepare
+from lossbarcode.landscape import NetworkLandscape
+from lossbarcode.train import Recipe, optimize
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    return str(prepare("digits", tmp_path_factory.mktemp("data")))
+
+
+def spec(curve_method="pointchain", **changes):
+    recipe = {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "epochs": 6, "batch_size": 64}
+    curve = {**recipe, "method": curve_method, "bends": 2, "profile_points": 21, "refine": 1}
+    if curve_method == "pointchain":
+        curve.update(momentum=0.0, insert_every=2)
+    return {
+        "experiment": "fcn_depth", "run": "digits-fcn-2", "scale": "quick", "device": "cpu", "checkpoint_every": 1,
+        "dataset": "digits", "model": "fcn-2", "model_args": {"width": 8}, "data": {"train_size": 300},
+        "minimum": {**recipe, "optimizer": "adam", "lr": 1e-2, "schedule": "cyclic",
+                    "schedule_args": {"period": 2, "low": 0.1}},
+        "curve": curve,
+        "triangle": {**recipe, "schedule": "garipov", "grid": 4},
+        **changes,
+    }
+
+
+class Preempted(Exception):
+    """Stands in for a kill: raised from inside a training step."""
+
+
+def preempt_after(monkeypatch, calls):
+    original, count = NetworkLandscape.loss, [0]
+
+    def loss(self, theta):
+        count[0] += 1
+        if count[0] > calls:
+            raise Preempted
+        return original(self, theta)
+
+    monkeypatch.setattr(NetworkLandscape, "loss", loss)
+    return monkeypatch.undo
+
+
+def run_jobs(spec_, digits, folder: Path, only=None):
+    """Minima 0-2, curves between them, the triangle; ``only`` names one job to run."""
+    todo = {f"minima/{s}": lambda s=s: jobs.train_minimum(spec_, digits, s, str(folder / f"minima/{s}"))
+            for s in range(3)}
+    for a, b in [(0, 1), (0, 2), (1, 2)]:
+        todo[f"curves/{a}-{b}"] = lambda a=a, b=b: jobs.fit_curve(
+            spec_, digits, [str(folder / f"minima/{a}.pt"), str(folder / f"minima/{b}.pt")], str(folder / f"curves/{a}-{b}"))
+    todo["triangles/0-1-2"] = lambda: jobs.fit_triangle(
+        spec_, digits, [str(folder / f"minima/{s}.pt") for s in range(3)],
+        [str(folder / f"curves/{p}.pt") for p in ("0-1", "0-2", "1-2")], str(folder / "triangles/0-1-2"))
+    for name, job in todo.items():
+        if only in (None, name):
+            job()
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize(("job", "curve_method"), [
+    ("minima/1", "pointchain"), ("curves/0-2", "pointchain"), ("curves/0-2", "polychain"),
+    ("triangles/0-1-2", "pointchain"), ("triangles/0-1-2", "polychain")])
+def test_a_preempted_job_resumes_and_ends_bit_identical(digits, tmp_path, monkeypatch, caplog, job, curve_method):
+    run = spec(curve_method)
+    run_jobs(run, digits, tmp_path / "whole")
+    shutil.copytree(tmp_path / "whole", tmp_path / "stopped")
+    for suffix in (".pt", ".json"):
+        (tmp_path / "stopped" / f"{job}{suffix}").unlink()
+
+    undo = preempt_after(monkeypatch, calls=17)  # part way into an epoch (5 steps each) after a few checkpoints
+    with pytest.raises(Preempted):
+        run_jobs(run, digits, tmp_path / "stopped", only=job)
+    undo()
+    assert (tmp_path / "stopped" / f"{job}.ckpt").exists()
+    assert not (tmp_path / "stopped" / f"{job}.pt").exists()
+
+    caplog.set_level("INFO", "lossbarcode")
+    run_jobs(run, digits, tmp_path / "stopped", only=job)
+    assert "resuming from epoch 3 (step 15 of 30)" in caplog.text
+    assert not (tmp_path / "stopped" / f"{job}.ckpt").exists()
+    assert files(tmp_path / "stopped") == files(tmp_path / "whole")
+
+
+def test_a_checkpoint_from_other_settings_is_ignored(digits, tmp_path, monkeypatch, caplog):
+    undo = preempt_after(monkeypatch, calls=17)
+    with pytest.raises(Preempted):
+        jobs.train_minimum(spec(), digits, 0, str(tmp_path / "0"))
+    undo()
+    caplog.set_level("INFO", "lossbarcode")
+    changed = spec()
+    changed["minimum"]["lr"] = 2e-2
+    jobs.train_minimum(changed, digits, 0, str(tmp_path / "0"))
+    assert "written under other settings or inputs" in caplog.text and "resuming" not in caplog.text
+    jobs.train_minimum(changed, digits, 0, str(tmp_path / "fresh"))
+    assert (tmp_path / "0.pt").read_bytes() == (tmp_path / "fresh.pt").read_bytes()
+
+
+def test_same_job_twice_writes_the_same_files(digits, tmp_path):
+    for name in ("first", "second"):
+        run_jobs(spec(), digits, tmp_path / name)
+        jobs.barcode([str(tmp_path / name / f"minima/{s}.json") for s in range(3)],
+                     [str(tmp_path / name / f"curves/{p}.json") for p in ("0-1", "0-2", "1-2")],
+                     [str(tmp_path / name / "triangles/0-1-2.json")], str(tmp_path / name / "barcode.json"))
+    first, second = files(tmp_path / "first"), files(tmp_path / "second")
+    assert len(first) == 3 * 2 + 3 * 2 + 2 + 1 and first == second
+
+
+def test_resumed_optimizer_state_matches_the_uninterrupted_one(tmp_path):
+    target = torch.linspace(-1, 1, 5)
+
+    def train(checkpoint, steps):
+        p = torch.nn.Parameter(torch.zeros(5))
+        recipe = Recipe(steps=40, lr=0.1, optimizer="adam", schedule="cyclic", schedule_args={"period": 6})
+        optimize([p], lambda step: ((p - target) ** 4).sum(), recipe, steps=steps, steps_per_epoch=4,
+                 checkpoint=checkpoint)
+        return p.detach()
+
+    whole = train(None, range(40))
+    train(Checkpoint(tmp_path / "run.ckpt", every=2), range(22))  # stops after step 22; saved at 16 and 22
+    assert torch.load(tmp_path / "run.ckpt")["step"] == 22
+    assert torch.equal(train(Checkpoint(tmp_path / "run.ckpt", every=2), range(40)), whole)
+
+
+@pytest.mark.slow
+def test_kill_9_half_way_then_rerun_resumes_to_the_same_weights(digits, tmp_path):
+    """A real ``lossbarcode train-minimum`` process, SIGKILLed half way through its epochs."""
+    long_run = spec()
+    long_run["minimum"]["epochs"] = 600
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+    def command(out):
+        return ["lossbarcode", "train-minimum", "--spec", json.dumps(long_run), "--data", digits, "--seed", "3",
+                "--out", str(out), "--threads", "1"]
+
+    subprocess.run(command(tmp_path / "whole/3"), check=True, env=env, capture_output=True)
+    log = tmp_path / "killed.log"
+    with log.open("w") as stderr:
+        job = subprocess.Popen(command(tmp_path / "killed/3"), env=env, stderr=stderr)
+        while "epoch 100 " not in log.read_text():
+            assert job.poll() is None, "the job ended before it could be killed"
+            time.sleep(0.005)
+        job.send_signal(signal.SIGKILL)
+        job.wait()
+    assert not (tmp_path / "killed/3.pt").exists() and (tmp_path / "killed/3.ckpt").exists()
+    rerun = subprocess.run(command(tmp_path / "killed/3"), check=True, env=env, capture_output=True, text=True)
+    resumed = [line for line in rerun.stderr.splitlines() if "resuming from epoch" in line]
+    assert resumed, rerun.stderr
+    epoch = int(resumed[0].split("resuming from epoch ")[1].split()[0])
+    assert 0 < epoch < 600
+    assert "epoch 1 loss" not in rerun.stderr
+    assert (tmp_path / "killed/3.pt").read_bytes() == (tmp_path / "whole/3.pt").read_bytes()
+    assert (tmp_path / "killed/3.json").read_bytes() == (tmp_path / "whole/3.json").read_bytes()
