@@ -1,6 +1,9 @@
 # lossbarcode: every figure and table of the Loss Barcode paper (and paper 004's index-1 barcodes).
 #   snakemake --profile profiles/quick          toy scale, offline, on a laptop CPU
-#   snakemake --cores all --resources gpu=4     paper scale (config/config.yaml, the default)
+#   snakemake --cores all --resources gpu=4     paper scale (config/config.yaml, the default);
+#                                               each GPU job leases its own device
+#   snakemake --profile profiles/gpu            the same, with retries (checkpoints resume)
+#   snakemake --profile profiles/slurm          the same on a SLURM cluster
 from snakemake.utils import min_version, validate
 
 min_version("9.0")

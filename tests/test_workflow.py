@@ -34,8 +34,9 @@ def job_counts(output: str) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
-def test_paper_dag_has_the_grids_of_sections_4_1_and_4_2(tmp_path):
-    out = snakemake("-n", "--cores", "all", "--resources", "gpu=4", "--config", f"results={tmp_path}/r",
+@pytest.mark.parametrize("how", [["--cores", "all", "--resources", "gpu=4"], ["--profile", "profiles/gpu"]])
+def test_paper_dag_has_the_grids_of_sections_4_1_and_4_2(tmp_path, how):
+    out = snakemake("-n", *how, "--config", f"results={tmp_path}/r",
                     f"data_root={tmp_path}/d", f"figures_dir={tmp_path}/f").stdout
     experiments = yaml.safe_load((ROOT / "config/config.yaml").read_text())["experiments"]
     fcn, cnn, bn, embedded = (experiments[k] for k in ("fcn_depth", "cnn_cifar10", "cnn_bn_cifar10", "cnn_embedding"))
