@@ -162,7 +162,7 @@ def test_gpu_jobs_lease_their_own_devices(tmp_path):
     config = yaml.safe_load((ROOT / "config/quick.yaml").read_text())
     experiment = config["experiments"]["fcn_depth"]
     experiment.update(datasets=["digits"], models=["fcn-2"], minima=4, triangles=False, figures={})
-    experiment["minimum"]["epochs"] = 30
+    experiment["minimum"]["epochs"] = 600  # a few seconds per job, so that two jobs overlap
     config.update(device="auto", results=str(tmp_path / "r"), data_root=str(tmp_path / "d"),
                   figures_dir=str(tmp_path / "f"), experiments={"fcn_depth": experiment})
     (tmp_path / "gpu.yaml").write_text(yaml.safe_dump(config))
@@ -180,6 +180,7 @@ def test_gpu_jobs_lease_their_own_devices(tmp_path):
                     int(match[1][20:]) / 1000
                 device = match[3]
         leases.setdefault(device, []).append((times["leased"], times["released"]))
+    # a job takes the first free device, so fake1 in use means two jobs ran at once
     assert sorted(leases) == ["fake0", "fake1"], leases
     assert sum(map(len, leases.values())) == 4
     for spans in leases.values():
