@@ -202,17 +202,19 @@ class NetworkLandscape(Landscape):
     # ----- training objective --------------------------------------------------------------
     def data_state(self) -> dict:
         """Where the minibatch stream stands (for checkpoints): its generator, order and cursor."""
-        return {"generator": self.generator.get_state(), "order": self._order.clone(), "cursor": self._cursor}
+        return {"generator": self.generator.get_state(), "order": self._order.cpu(), "cursor": self._cursor}
 
     def load_data_state(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
-        self._order, self._cursor = state["order"].clone(), int(state["cursor"])
+        self._order, self._cursor = state["order"].to(self.device), int(state["cursor"])
 
     def next_batch(self) -> tuple[Tensor, Tensor]:
         n = len(self.train[0])
         if self._cursor >= len(self._order):
-            self._order, self._cursor = torch.randperm(n, generator=self.generator), 0
-        idx = self._order[self._cursor : self._cursor + self.batch_size].to(self.device)
+            # Drawn on the CPU (the same order on every device), moved once per epoch: a copy per
+            # step would make the host wait for the GPU at every step.
+            self._order, self._cursor = torch.randperm(n, generator=self.generator).to(self.device), 0
+        idx = self._order[self._cursor : self._cursor + self.batch_size]
         self._cursor += self.batch_size
         x, y = self.train[0][idx], self.train[1][idx]
         if self.augment is not None:
@@ -237,8 +239,9 @@ class NetworkLandscape(Landscape):
         """``fn`` over the rows of ``batch`` (with ``shared`` arguments, ``samples`` data points per
         row): vmapped, or looped for a model that vmap cannot trace (then ``vmap`` is switched off for
         good, with a log line). A vmapped pass holds the activations of all its rows at once, so rows
-        go ``vmap_samples // samples`` at a time, and half as many after running out of memory."""
-        while self.vmap:
+        go ``vmap_samples // samples`` at a time, and half as many after running out of memory. A
+        single row skips vmap, whose batching costs more than it saves there."""
+        while self.vmap and len(batch) > 1:
             chunk = max(1, self.vmap_samples // samples)
             try:
                 return torch.func.vmap(fn, in_dims=(0, *[None] * len(shared)), randomness="different",

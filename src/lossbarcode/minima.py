@@ -35,10 +35,11 @@ def descend(
     elif recipe_kw:
         raise ValueError(f"pass either a recipe or its fields, not both (got {sorted(recipe_kw)})")
     start, single = landscape.as_batch(torch.as_tensor(theta0))
-    theta = torch.nn.Parameter(start.clone())
+    # One start stays a vector: a batch of one would go through vmap, twice as slow on a GPU.
+    theta = torch.nn.Parameter((start[0] if single else start).clone())
     optimize([theta], lambda step: landscape.loss(theta).sum(), recipe, steps_per_epoch=steps_per_epoch, what=what,
              checkpoint=checkpoint)
-    return theta.detach()[0] if single else theta.detach()
+    return theta.detach()
 
 
 def unique_minima(thetas: Tensor, values: Tensor, tol: float) -> list[int]:

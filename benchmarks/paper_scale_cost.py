@@ -1,0 +1,115 @@
+"""What the paper scale costs: real jobs (minimum, curve, triangle) of the paper configuration run
+for a few epochs on random data of the real datasets' sizes (MNIST 60k x 1x28x28, CIFAR-10 50k x
+3x32x32); their seconds per epoch and seconds spent measuring are extrapolated to the paper's epochs
+and to every job of one model. An estimate for planning a run, not a speed target.
+
+    python benchmarks/paper_scale_cost.py SCRATCH_DIR [EXPERIMENT ...]   (on the GPU you plan to use)
+"""
+
+import copy
+import logging
+import math
+import re
+import sys
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+from lossbarcode import jobs
+from lossbarcode.io import save_torch
+
+CONFIG = Path(__file__).resolve().parents[1] / "config/config.yaml"
+
+SIZES = {"mnist": (60000, 10000, (1, 28, 28), "MNIST"), "cifar10": (50000, 10000, (3, 32, 32), "CIFAR-10")}
+PICKS = [("fcn_depth", "fcn-8", "mnist"), ("cnn_cifar10", "cnn-2-64", "cifar10"), ("cnn_bn_cifar10", "cnn-bn-2-64", "cifar10")]
+SHORT = {"minimum": 3, "curve": 4, "triangle": 2}
+
+
+class Epochs(logging.Handler):
+    """Collects the seconds of every epoch line the training loop logs."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+
+    def emit(self, record):
+        if m := re.search(r"epoch (\d+) loss \S+ lr \S+ ([\d.]+)s", record.getMessage()):
+            self.seconds.append(float(m[2]))
+
+
+def fake(name, root):
+    n_train, n_test, shape, title = SIZES[name]
+    g = torch.Generator().manual_seed(0)
+    blob = {"name": name, "title": title, "classes": 10, "source": "random bytes of the real sizes",
+            "x_train": torch.randint(0, 256, (n_train, *shape), generator=g, dtype=torch.uint8),
+            "y_train": torch.randint(0, 10, (n_train,), generator=g),
+            "x_test": torch.randint(0, 256, (n_test, *shape), generator=g, dtype=torch.uint8),
+            "y_test": torch.randint(0, 10, (n_test,), generator=g)}
+    return str(save_torch(f"{root}/{name}.pt", blob))
+
+
+def sync():
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def timed(job, handler):
+    """Seconds per training epoch (the first, warm-up, left out) and seconds outside training."""
+    handler.seconds = []
+    sync()
+    start = time.perf_counter()
+    job()
+    sync()
+    total = time.perf_counter() - start
+    epochs = handler.seconds[1:] or handler.seconds  # the first epoch pays for warm-up
+    per_epoch = sum(epochs) / len(epochs)
+    return per_epoch, total - sum(handler.seconds)
+
+
+def main(out, only=()):
+    config = yaml.safe_load(CONFIG.read_text())
+    handler = Epochs()
+    logging.getLogger("lossbarcode").addHandler(handler)
+    logging.getLogger("lossbarcode").setLevel(logging.INFO)
+    device = "cuda:0" if torch.cuda.is_available() else "cpu"
+    print(f"{torch.cuda.get_device_name() if device != 'cpu' else 'CPU'}, torch {torch.__version__}")
+    for experiment, model, dataset in PICKS:
+        if only and experiment not in only:
+            continue
+        paper = config["experiments"][experiment]
+        spec = {"experiment": experiment, "run": f"{dataset}-{model}", "scale": "paper", "device": device,
+                "checkpoint_every": 1, "dataset": dataset, "model": model,
+                "model_args": paper.get("model_args", {}), "data": paper.get("data", {})}
+        for section in ("minimum", "curve", "triangle"):
+            if section in paper:
+                spec[section] = {**copy.deepcopy(paper[section]), "epochs": SHORT[section]}
+        if "curve" in spec and spec["curve"]["method"] == "pointchain":
+            spec["curve"]["insert_every"] = 2
+        data = fake(dataset, out)
+        run = f"{out}/{experiment}"
+        cost = {}  # the last job of each kind: its caches are warm
+        for seed in range(3):
+            cost["minimum"] = timed(lambda: jobs.train_minimum(spec, data, seed, f"{run}/m{seed}"), handler)
+        for a, b in [(0, 1), (0, 2), (1, 2)] if paper["triangles"] else [(0, 1)]:
+            ends = [f"{run}/m{a}.pt", f"{run}/m{b}.pt"]
+            cost["curve"] = timed(lambda: jobs.fit_curve(spec, data, ends, f"{run}/{a}-{b}"), handler)
+        if paper["triangles"]:
+            vertices = [f"{run}/m{s}.pt" for s in range(3)]
+            sides = [f"{run}/{p}.pt" for p in ("0-1", "0-2", "1-2")]
+            cost["triangle"] = timed(lambda: jobs.fit_triangle(spec, data, vertices, sides, f"{run}/t"), handler)
+        n = paper["minima"]
+        counts = {"minimum": n, "curve": math.comb(n, 2), "triangle": math.comb(n, 3)}
+        total = 0.0
+        for section, (per_epoch, measuring) in cost.items():
+            epochs = paper[section]["epochs"]
+            job = epochs * per_epoch + measuring
+            total += counts[section] * job
+            print(f"{experiment:15} {model:12} {section:8} {per_epoch:6.2f} s/epoch x {epochs:3d} epochs "
+                  f"+ {measuring:5.1f} s measuring = {job / 60:6.1f} min per job, {counts[section]} jobs per model")
+        print(f"{experiment:15} {model:12} all jobs of one model: {total / 3600:.2f} GPU-hours")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2:])
