@@ -15,14 +15,8 @@ import torch
 
 from lossbarcode import jobs
 from lossbarcode.checkpoint import Checkpoint
-from lossbarcode.data import prepare
 from lossbarcode.landscape import NetworkLandscape
 from lossbarcode.train import Recipe, optimize
-
-
-@pytest.fixture(scope="module")
-def digits(tmp_path_factory):
-    return str(prepare("digits", tmp_path_factory.mktemp("data")))
 
 
 def spec(curve_method="pointchain", **changes):

@@ -1,10 +1,8 @@
 """Workflow jobs called directly: recipes in epochs, files written, divergence explained."""
 
 import pytest
-import torch
 
 from lossbarcode import jobs
-from lossbarcode.data import prepare
 from lossbarcode.io import read_json
 
 
@@ -22,11 +20,6 @@ def test_recipes_count_epochs():
                                   "schedule_args": {"knots": [[0, 1], [10, 1], [50, 0.002], [100, 0.002]]}}, 10)
     assert piecewise.lr_at(50) == pytest.approx(0.05) and piecewise.lr_at(500) == pytest.approx(1e-4)
     assert piecewise.lr_at(300) == pytest.approx(0.05 * (1 + 0.002) / 2)
-
-
-@pytest.fixture(scope="module")
-def digits(tmp_path_factory):
-    return str(prepare("digits", tmp_path_factory.mktemp("data")))
 
 
 def spec(**minimum):
@@ -65,12 +58,6 @@ def test_jobs_chain_minima_curves_triangles_barcode(digits, tmp_path):
     barcode = read_json(tmp_path / "barcode.json")
     assert barcode["minima"]["parameters"] == [record["parameters"]] * 3
     assert barcode["triangle_lifespans"] == [triangle["bar"]]
-
-
-def test_same_seed_same_minimum(digits, tmp_path):
-    for name in ("a", "b"):
-        jobs.train_minimum(spec(), digits, 7, str(tmp_path / name))
-    assert torch.equal(torch.load(tmp_path / "a.pt")["theta"], torch.load(tmp_path / "b.pt")["theta"])
 
 
 def test_divergence_names_experiment_model_seed_and_the_fix(digits, tmp_path):

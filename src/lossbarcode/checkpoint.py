@@ -61,9 +61,8 @@ class Checkpoint:
         self._pending = None
         for name, value in saved["parts"].items():
             self._parts[name][1](value)
-        with torch.no_grad():
-            for p, value in zip(params, saved["params"], strict=True):
-                p.data = value.to(p.device)
+        for p, value in zip(params, saved["params"], strict=True):
+            p.data = value.to(p.device)  # .data: a point chain's restored nodes may outnumber the new ones
         optimizer.load_state_dict(saved["optimizer"])
         return range(saved["step"], steps.stop), list(saved["history"])
 

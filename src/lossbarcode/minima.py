@@ -35,7 +35,7 @@ def descend(
     elif recipe_kw:
         raise ValueError(f"pass either a recipe or its fields, not both (got {sorted(recipe_kw)})")
     start, single = landscape.as_batch(torch.as_tensor(theta0))
-    # One start stays a vector: a batch of one would go through vmap, twice as slow on a GPU.
+    # One start stays a vector, so the landscape takes its single-point path.
     theta = torch.nn.Parameter((start[0] if single else start).clone())
     optimize([theta], lambda step: landscape.loss(theta).sum(), recipe, steps_per_epoch=steps_per_epoch, what=what,
              checkpoint=checkpoint)
