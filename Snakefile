@@ -4,21 +4,29 @@
 #                                               each GPU job leases its own device
 #   snakemake --profile profiles/gpu            the same, with retries (checkpoints resume)
 #   snakemake --profile profiles/slurm          the same on a SLURM cluster
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
+
+from lossbarcode.config import check, load_yaml
 
 min_version("9.0")
 
 # A --configfile (as in the quick profile) replaces the paper configuration instead of being
 # merged into it, so the two scales never mix. The analytic experiments are the same at both.
+# Files loaded here are read once by load_yaml first, whose syntax errors name the line.
 if not workflow.config_settings.configfiles:
+    load_yaml("config/config.yaml")
 
     configfile: "config/config.yaml"
+
+
+load_yaml("config/toy.yaml")
 
 
 configfile: "config/toy.yaml"
 
 
-validate(config, "config/schema.yaml")
+# Every configuration that would fail inside a job fails here, before any job runs.
+check(config, "config/schema.yaml")
 
 
 include: "rules/common.smk"

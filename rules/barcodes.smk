@@ -15,5 +15,5 @@ rule barcode:
     benchmark:
         f"{LOGS}/barcode.benchmark.tsv"
     shell:
-        "lossbarcode barcode --minima {input.minima} --curves {input.curves} --triangles {input.triangles}"
-        " --out {output} 2> {log}"
+        "lossbarcode barcode --minima {input.minima:q} --curves {input.curves:q} --triangles {input.triangles:q}"
+        " --out {output:q} 2> {log:q}"

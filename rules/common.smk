@@ -2,10 +2,10 @@
 import json
 import os
 import re
+import shlex
 from itertools import combinations
 
-from lossbarcode import models as model_registry
-from lossbarcode.figures import KINDS as FIGURE_KINDS
+from lossbarcode.config import job_spec
 
 DATA = config["data_root"]
 RESULTS = config["results"]
@@ -14,48 +14,12 @@ EXPERIMENTS = config["experiments"]
 TOY = config.get("toy", {})
 RUN = f"{RESULTS}/{{experiment}}/{{run}}"
 LOGS = f"{RESULTS}/logs/{{experiment}}/{{run}}"
+# How training jobs run, not what they compute: passed on the command line, never as params, so
+# that changing them reruns nothing (Snakemake reruns a job whose params changed).
+JOB_SETTINGS = f"--device {shlex.quote(config['device'])} --checkpoint-every {config['checkpoint_every']}"
+# Where datasets are downloaded from does not change them either.
+MIRRORS = json.dumps(config.get("data_mirrors", {}), sort_keys=True)
 
-
-def check_config():
-    """What the schema cannot know: model names and figure kinds, named by their config key."""
-    for name, experiment in EXPERIMENTS.items():
-        for i, model in enumerate(experiment["models"]):
-            try:
-                model_registry.parse(model)
-            except ValueError as error:
-                raise ValueError(f"config key experiments.{name}.models[{i}]: {error}") from None
-        if "embed" in experiment:
-            check_embedding(name, experiment)
-    for section, entries in (("experiments", EXPERIMENTS), ("toy", TOY)):
-        for name, entry in entries.items():
-            for figure, spec in entry["figures"].items():
-                if spec["kind"] not in FIGURE_KINDS:
-                    raise ValueError(
-                        f"config key {section}.{name}.figures.{figure}.kind: unknown kind {spec['kind']!r}; "
-                        f"choose one of {sorted(FIGURE_KINDS)}"
-                    )
-
-
-def check_embedding(name, experiment):
-    embed = experiment["embed"]
-    source = EXPERIMENTS.get(embed["from_experiment"])
-    key = f"config key experiments.{name}.embed"
-    if source is None or "embed" in source:
-        raise ValueError(f"{key}.from_experiment: {embed['from_experiment']!r} is not an experiment that trains minima")
-    for target, small in embed["models"].items():
-        if target not in experiment["models"]:
-            raise ValueError(f"{key}.models.{target}: not one of experiments.{name}.models")
-        if small not in source["models"]:
-            raise ValueError(f"{key}.models.{target}: {small!r} is not a model of {embed['from_experiment']}")
-    if missing := [m for m in experiment["models"] if m not in embed["models"]]:
-        raise ValueError(f"{key}.models: says nothing of {', '.join(missing)}")
-    if extra := set(experiment["datasets"]) - set(source["datasets"]):
-        raise ValueError(f"config key experiments.{name}.datasets: {sorted(extra)} not in {embed['from_experiment']}")
-    if experiment["minima"] > source["minima"]:
-        raise ValueError(f"config key experiments.{name}.minima: more than {embed['from_experiment']} trains")
-
-
-check_config()
 
 # Minima are trained, or embedded from a smaller network's: each experiment's minima come from one rule.
 EMBEDDED = [name for name, experiment in EXPERIMENTS.items() if "embed" in experiment]
@@ -103,23 +67,15 @@ def triples(experiment):
     return [f"{a}-{b}-{c}" for a, b, c in combinations(seeds(experiment), 3)]
 
 
-def run_spec(wildcards):
-    """The JSON spec a job of this run receives: its experiment's settings, resolved."""
-    experiment = EXPERIMENTS[wildcards.experiment]
-    dataset, model = split_run(wildcards.experiment, wildcards.run)
-    spec = {
-        "experiment": wildcards.experiment,
-        "run": wildcards.run,
-        "scale": config["scale"],
-        "device": config["device"],
-        "checkpoint_every": config["checkpoint_every"],
-        "dataset": dataset,
-        "model": model,
-        "model_args": experiment.get("model_args", {}),
-        "data": experiment.get("data", {}),
-        **{k: experiment[k] for k in ("minimum", "curve", "triangle") if k in experiment},
-    }
-    return json.dumps(spec, sort_keys=True)
+def stage_spec(stage):
+    """The params of a job of ``stage``: the JSON spec holding exactly what determines its output."""
+
+    def spec(wildcards):
+        dataset, model = split_run(wildcards.experiment, wildcards.run)
+        experiment = EXPERIMENTS[wildcards.experiment]
+        return json.dumps(job_spec(wildcards.experiment, experiment, dataset, model, stage), sort_keys=True)
+
+    return spec
 
 
 def dataset_file(wildcards):
@@ -175,6 +131,7 @@ def all_targets():
 
 
 wildcard_constraints:
+    figure=r"[A-Za-z0-9_]+",
     seed=r"\d+",
     a=r"\d+",
     b=r"\d+",

@@ -15,7 +15,7 @@ rule fit_curve:
     benchmark:
         f"{LOGS}/curves/{{a}}-{{b}}.benchmark.tsv"
     params:
-        spec=run_spec,
+        spec=stage_spec("curve"),
         out=output_prefix,
     threads: 1
     retries: 2  # a preempted job resumes from its checkpoint
@@ -24,5 +24,5 @@ rule fit_curve:
         mem_mb=section_resources("curve", "mem_mb", 8000),
         runtime=section_resources("curve", "runtime", 480),
     shell:
-        "lossbarcode fit-curve --spec {params.spec:q} --data {input.data} --ends {input.a} {input.b}"
-        " --out {params.out} --threads {threads} 2> {log}"
+        "lossbarcode fit-curve --spec {params.spec:q} --data {input.data:q} --ends {input.a:q} {input.b:q}"
+        " --out {params.out:q} --threads {threads} {JOB_SETTINGS} 2> {log:q}"

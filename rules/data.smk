@@ -16,10 +16,6 @@ rule prepare_data:
         f"{DATA}/logs/{{dataset}}.benchmark.tsv"
     params:
         root=lambda wc, output: os.path.dirname(output[0]),
-        mirror=lambda wc: (
-            f"--mirror {config['data_mirrors'][wc.dataset]}"
-            if wc.dataset in config.get("data_mirrors", {})
-            else ""
-        ),
     shell:
-        "lossbarcode prepare-data --dataset {wildcards.dataset} --root {params.root} {params.mirror} 2> {log}"
+        "lossbarcode prepare-data --dataset {wildcards.dataset:q} --root {params.root:q} --mirrors {MIRRORS:q}"
+        " 2> {log:q}"

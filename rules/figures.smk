@@ -23,5 +23,5 @@ rule figure:
         out=output_prefix,
         scale=config["scale"],
     shell:
-        "lossbarcode figure --kind {params.kind} --title {params.title:q} --scale {params.scale}"
-        " --runs {params.runs:q} --out {params.out} 2> {log}"
+        "lossbarcode figure --kind {params.kind:q} --title {params.title:q} --scale {params.scale:q}"
+        " --runs {params.runs:q} --out {params.out:q} 2> {log:q}"

@@ -13,7 +13,7 @@ rule train_minimum:
     benchmark:
         f"{LOGS}/minima/{{seed}}.benchmark.tsv"
     params:
-        spec=run_spec,
+        spec=stage_spec("minimum"),
         out=output_prefix,
     wildcard_constraints:
         experiment=alternatives(TRAINED),
@@ -24,8 +24,8 @@ rule train_minimum:
         mem_mb=section_resources("minimum", "mem_mb", 8000),
         runtime=section_resources("minimum", "runtime", 240),
     shell:
-        "lossbarcode train-minimum --spec {params.spec:q} --data {input.data} --seed {wildcards.seed}"
-        " --out {params.out} --threads {threads} 2> {log}"
+        "lossbarcode train-minimum --spec {params.spec:q} --data {input.data:q} --seed {wildcards.seed}"
+        " --out {params.out:q} --threads {threads} {JOB_SETTINGS} 2> {log:q}"
 
 
 rule embed_minimum:
@@ -41,7 +41,7 @@ rule embed_minimum:
     benchmark:
         f"{LOGS}/minima/{{seed}}.benchmark.tsv"
     params:
-        spec=run_spec,
+        spec=stage_spec("minimum"),
         out=output_prefix,
     wildcard_constraints:
         experiment=alternatives(EMBEDDED),
@@ -52,5 +52,5 @@ rule embed_minimum:
         mem_mb=section_resources("minimum", "mem_mb", 8000),
         runtime=section_resources("minimum", "runtime", 240),
     shell:
-        "lossbarcode embed-minimum --spec {params.spec:q} --data {input.data} --source {input.source}"
-        " --seed {wildcards.seed} --out {params.out} --threads {threads} 2> {log}"
+        "lossbarcode embed-minimum --spec {params.spec:q} --data {input.data:q} --source {input.source:q}"
+        " --seed {wildcards.seed} --out {params.out:q} --threads {threads} {JOB_SETTINGS} 2> {log:q}"

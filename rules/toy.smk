@@ -14,4 +14,4 @@ rule toy:
         run=lambda wc: TOY[wc.name]["run"],
         settings=lambda wc: json.dumps(TOY[wc.name].get("params", {})),
     shell:
-        "lossbarcode toy --experiment {params.run} --params {params.settings:q} --out {output} 2> {log}"
+        "lossbarcode toy --experiment {params.run:q} --params {params.settings:q} --out {output:q} 2> {log:q}"

@@ -15,7 +15,7 @@ rule fit_triangle:
     benchmark:
         f"{LOGS}/triangles/{{a}}-{{b}}-{{c}}.benchmark.tsv"
     params:
-        spec=run_spec,
+        spec=stage_spec("triangle"),
         out=output_prefix,
     threads: 1
     retries: 2  # a preempted job resumes from its checkpoint
@@ -24,5 +24,5 @@ rule fit_triangle:
         mem_mb=section_resources("triangle", "mem_mb", 8000),
         runtime=section_resources("triangle", "runtime", 480),
     shell:
-        "lossbarcode fit-triangle --spec {params.spec:q} --data {input.data} --vertices {input.vertices}"
-        " --curves {input.curves} --out {params.out} --threads {threads} 2> {log}"
+        "lossbarcode fit-triangle --spec {params.spec:q} --data {input.data:q} --vertices {input.vertices:q}"
+        " --curves {input.curves:q} --out {params.out:q} --threads {threads} {JOB_SETTINGS} 2> {log:q}"

@@ -144,7 +144,7 @@ def test_kill_9_half_way_then_rerun_resumes_to_the_same_weights(digits, tmp_path
 
     def command(out):
         return ["lossbarcode", "train-minimum", "--spec", json.dumps(long_run), "--data", digits, "--seed", "3",
-                "--out", str(out), "--threads", "1"]
+                "--out", str(out), "--threads", "1", "--device", "cpu", "--checkpoint-every", "1"]
 
     subprocess.run(command(tmp_path / "whole/3"), check=True, env=env, capture_output=True)
     log = tmp_path / "killed.log"

@@ -1,4 +1,4 @@
-"""The ``lossbarcode`` command: one verb per workflow step, each a thin shell around ``lossbarcode.jobs``.
+"""The lossbarcode command: one verb per workflow step, each a thin shell around lossbarcode.jobs.
 
 Heavy modules (torch, gudhi, matplotlib) are imported inside the verbs, so ``lossbarcode --help``
 starts in a fraction of a second.
@@ -10,16 +10,22 @@ import argparse
 import json
 import logging
 import sys
+from importlib.metadata import version
 
 
-def _spec(text: str) -> dict:
-    try:
-        spec = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise argparse.ArgumentTypeError(f"--spec is not valid JSON: {error}") from None
-    if not isinstance(spec, dict):
-        raise argparse.ArgumentTypeError("--spec must be a JSON object (a run spec)")
-    return spec
+def _json_object(flag: str, what: str):
+    """An argparse type: a JSON object given to ``flag``."""
+
+    def parse(text: str) -> dict:
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise argparse.ArgumentTypeError(f"{flag} is not valid JSON: {error}") from None
+        if not isinstance(value, dict):
+            raise argparse.ArgumentTypeError(f"{flag} must be a JSON object ({what})")
+        return value
+
+    return parse
 
 
 def _threads(n: int | None) -> None:
@@ -32,22 +38,28 @@ def _threads(n: int | None) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="lossbarcode", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('lossbarcode')}")
     verbs = parser.add_subparsers(dest="verb", required=True)
 
     p = verbs.add_parser("prepare-data", help="download (or build a stand-in) and store a dataset as tensors")
     p.add_argument("--dataset", required=True)
     p.add_argument("--root", required=True, help="data folder; the tensors go to ROOT/DATASET.pt")
-    p.add_argument("--mirror", default=None, help="base URL replacing the dataset's download location")
+    p.add_argument("--mirrors", type=_json_object("--mirrors", "dataset name -> base URL"), default={},
+                   help="JSON object: dataset name -> base URL replacing its download location")
 
     for verb, help_ in (("train-minimum", "train one minimum"),
                         ("embed-minimum", "embed a smaller network's minimum into this architecture"),
                         ("fit-curve", "fit the curve between two minima"),
                         ("fit-triangle", "fit the triangle on three minima")):
         p = verbs.add_parser(verb, help=help_)
-        p.add_argument("--spec", type=_spec, required=True, help="the run spec, JSON")
+        p.add_argument("--spec", type=_json_object("--spec", "a run spec"), required=True, help="the run spec, JSON")
         p.add_argument("--data", required=True, help="the dataset's tensor file")
         p.add_argument("--out", required=True, help="output path without suffix (.pt and .json are written)")
         p.add_argument("--threads", type=int, default=None)
+        p.add_argument("--device", default="auto",
+                       help="auto (lease a free GPU, else the CPU), cuda (lease a GPU), cuda:K or cpu")
+        p.add_argument("--checkpoint-every", type=int, default=0,
+                       help="save a resumable checkpoint every this many epochs (0: never)")
         if verb in ("train-minimum", "embed-minimum"):
             p.add_argument("--seed", type=int, required=True)
         if verb == "embed-minimum":
@@ -84,8 +96,9 @@ def main(argv: list[str] | None = None) -> None:
         from .devices import lease
 
         # A training job holds its own GPU (or the CPU) for its whole life.
-        with lease(args.spec.get("device", "auto")) as device:
-            args.spec["device"] = device
+        # How the job runs is not part of the run spec (it does not change results).
+        with lease(args.device) as device:
+            args.spec.update(device=device, checkpoint_every=args.checkpoint_every)
             _run(args)
     else:
         _run(args)
@@ -97,7 +110,7 @@ def _run(args: argparse.Namespace) -> None:
     if args.verb == "prepare-data":
         from .data import prepare
 
-        print(prepare(args.dataset, args.root, mirror=args.mirror))
+        print(prepare(args.dataset, args.root, mirror=args.mirrors.get(args.dataset)))
     elif args.verb == "train-minimum":
         jobs.train_minimum(args.spec, args.data, args.seed, args.out)
     elif args.verb == "embed-minimum":

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .datasets import DATASETS, DatasetInfo
-from .io import save_torch
+from .io import read_torch, save_torch, unusable
 
 SEED = 0
 # torchvision opens URLs without a timeout: a mirror that accepts a connection and never answers
@@ -215,7 +215,9 @@ def load(
     ``train_size``: keep that many training samples (stand-ins: the first ones, already shuffled;
     real data: a seeded random subset).
     """
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    blob = read_torch(path, rule="prepare_data")
+    if not isinstance(blob, dict) or not {"name", "x_train", "y_train", "x_test", "y_test"} <= blob.keys():
+        raise unusable(path, "not a dataset file written by lossbarcode prepare-data", "prepare_data")
     meta = _info(blob["name"])
     x_train, y_train = blob["x_train"], blob["y_train"]
     stored = tuple(x_train.shape[1:])

@@ -14,7 +14,7 @@ import time
 import zlib
 from pathlib import Path
 
-from .io import read_json, save_torch, write_json
+from .io import read_json, read_torch, save_torch, unusable, write_json
 
 log = logging.getLogger("lossbarcode")
 
@@ -89,6 +89,22 @@ def checkpoint_for(spec: dict, out: str, landscape, inputs: list[str] = ()):
         "data order", landscape.data_state, landscape.load_data_state)
 
 
+def read_minimum(path: str, device="cpu") -> dict:
+    """A minimum file (weights and what rebuilds their model), checked: a bad file is named."""
+    import torch
+
+    saved = read_torch(path, map_location=device)
+    missing = [k for k in ("theta", "model", "model_args", "input_shape", "classes")
+               if not isinstance(saved, dict) or k not in saved]
+    if missing:
+        raise unusable(path, f"not a minimum file (no {', '.join(missing)})")
+    if not torch.is_tensor(saved["theta"]) or saved["theta"].ndim != 1:
+        raise unusable(path, "its weights 'theta' are not a flat vector")
+    if not torch.isfinite(saved["theta"]).all():
+        raise unusable(path, "its weights contain NaN or infinite values")
+    return saved
+
+
 def _what(spec: dict, thing: str) -> str:
     return f"experiment {spec['experiment']}, model {spec['run']}, {thing}"
 
@@ -126,7 +142,7 @@ def embed_minimum(spec: dict, data_path: str, source: str, seed: int, out: str) 
     from .models.embed import embed
 
     landscape, data = landscape_for(spec, data_path, "minimum", seed)
-    saved = torch.load(source, map_location="cpu")
+    saved = read_minimum(source)
     small = models.build(saved["model"], input_shape=saved["input_shape"], classes=saved["classes"],
                          **saved["model_args"])
     torch.nn.utils.vector_to_parameters(saved["theta"], small.parameters())
@@ -169,7 +185,7 @@ def fit_curve(spec: dict, data_path: str, ends: list[str], out: str) -> None:
     name = Path(out).name
     section = spec["curve"]
     landscape, _ = landscape_for(spec, data_path, "curve", job_seed(spec, name))
-    a, b = (torch.load(p, map_location=landscape.device)["theta"] for p in ends)
+    a, b = (read_minimum(p, landscape.device)["theta"] for p in ends)
     recipe = recipe_from(section, landscape.steps_per_epoch)
     checkpoint = checkpoint_for(spec, out, landscape, ends)
     extra = {"insert_every": section["insert_every"] * landscape.steps_per_epoch, "l2": section.get("l2", 0.0)} \
@@ -197,18 +213,26 @@ def fit_curve(spec: dict, data_path: str, ends: list[str], out: str) -> None:
     log.info("curve %s: max train loss %.4g at t=%.3f, %.1fs", name, record["max"], record["argmax"], seconds)
 
 
+def read_curve(path: str, device="cpu"):
+    """A curve file, rebuilt as its ``Curve``: a bad file is named."""
+    from .curves import load_curve
+
+    saved = read_torch(path)
+    try:
+        return load_curve(saved).to(device)
+    except (KeyError, TypeError, RuntimeError) as error:
+        raise unusable(path, f"not a curve file ({type(error).__name__}: {error})") from None
+
+
 def fit_triangle(spec: dict, data_path: str, vertices: list[str], curves: list[str], out: str) -> None:
     """Fits the triangle on three minima and their curves: ``out``.pt and ``out``.json (Alg. 2)."""
-    import torch
-
-    from .curves import load_curve
     from .simplex import fit_triangle as fit
 
     name = Path(out).name
     section = spec["triangle"]
     landscape, _ = landscape_for(spec, data_path, "triangle", job_seed(spec, name))
-    thetas = [torch.load(p, map_location=landscape.device)["theta"] for p in vertices]
-    sides = [load_curve(torch.load(p)).to(landscape.device) for p in curves]
+    thetas = [read_minimum(p, landscape.device)["theta"] for p in vertices]
+    sides = [read_curve(p, landscape.device) for p in curves]
     recipe = recipe_from(section, landscape.steps_per_epoch)
     checkpoint = checkpoint_for(spec, out, landscape, [*vertices, *curves])
     start = time.perf_counter()

@@ -163,6 +163,11 @@ class NetworkLandscape(Landscape):
                 f"training inputs and targets must be non-empty and of equal length, got "
                 f"{len(self.train[0])} and {len(self.train[1])}"
             )
+        for split, tensors in (("training", self.train), ("test", self.test or ())):
+            for role, tensor in zip(("inputs", "targets"), tensors):
+                if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                    raise ValueError(f"the {split} {role} contain NaN or infinite values; every loss "
+                                     "measured on them would be NaN")
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
         self.loss_fn, self.augment = loss_fn, augment
         # vmap pays on a GPU (many small forward passes become one); on a CPU a loop is as fast

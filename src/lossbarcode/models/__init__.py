@@ -18,12 +18,18 @@ class Family:
     module: str           # lossbarcode.models.<module>.build(input_shape, classes, **params, **args)
     label: str            # how figures name a member, formatted with the groups
     order: str            # the group that sorts members along a figure's x axis, or "parameters"
+    arguments: tuple[str, ...] = ()   # keyword arguments it takes from model_args ...
+    required: tuple[str, ...] = ()    # ... and those it cannot do without
+    fixed: tuple[tuple[str, int], ...] = ()  # arguments its name implies (cnn: bn=0, cnn-bn: bn=1)
 
 
 FAMILIES = {
-    "fcn": Family(r"fcn-(?P<depth>[1-9][0-9]*)", "fcn", "{depth} hidden layers", "depth"),
-    "cnn": Family(r"cnn-(?P<depth>[123])-(?P<width>[1-9][0-9]*)", "cnn", "CNN-{depth}-{width}", "parameters"),
-    "cnn-bn": Family(r"cnn-bn-(?P<depth>[123])-(?P<width>[1-9][0-9]*)", "cnn", "CNN-{depth}-{width} BN", "parameters"),
+    "fcn": Family(r"fcn-(?P<depth>[1-9][0-9]*)", "fcn", "{depth} hidden layers", "depth",
+                  arguments=("width",), required=("width",)),
+    "cnn": Family(r"cnn-(?P<depth>[123])-(?P<width>[1-9][0-9]*)", "cnn", "CNN-{depth}-{width}", "parameters",
+                  fixed=(("bn", 0),)),
+    "cnn-bn": Family(r"cnn-bn-(?P<depth>[123])-(?P<width>[1-9][0-9]*)", "cnn", "CNN-{depth}-{width} BN",
+                     "parameters", fixed=(("bn", 1),)),
 }
 
 
@@ -35,6 +41,18 @@ def parse(name: str) -> tuple[str, dict[str, int]]:
             return family, {k: int(v) for k, v in match.groupdict().items()}
     known = ", ".join(f.pattern for f in FAMILIES.values())
     raise ValueError(f"unknown model {name!r}; known model names match: {known}")
+
+
+def argument_problems(name: str, args: dict) -> list[str]:
+    """What is wrong with ``args`` (an experiment's model_args) for model ``name``: unknown or missing
+    arguments, each as one sentence. Checked against the family's declared arguments, which a test
+    keeps equal to its ``build`` signature, so the check needs no torch."""
+    family = parse(name)[0]
+    spec = FAMILIES[family]
+    problems = [f"{family} models take no argument {key!r} (they take: {', '.join(spec.arguments) or 'none'})"
+                for key in args if key not in spec.arguments]
+    problems += [f"{family} models need {key!r}" for key in spec.required if key not in args]
+    return problems
 
 
 def describe(name: str, parameters: int | None = None) -> tuple[str, int]:
@@ -50,8 +68,7 @@ def describe(name: str, parameters: int | None = None) -> tuple[str, int]:
 
 def build(name: str, *, input_shape: tuple[int, ...], classes: int, **args):
     family, params = parse(name)
-    if family == "cnn-bn":
-        params["bn"] = 1
+    params.update(FAMILIES[family].fixed)
     module = importlib.import_module(f"{__name__}.{FAMILIES[family].module}")
     return module.build(input_shape=tuple(input_shape), classes=classes, **params, **args)
 

@@ -1,0 +1,141 @@
+"""The workflow's configuration: read, checked before any job runs, and cut into per-job specs.
+
+``check`` rejects every configuration that would otherwise fail inside a job: the schema
+(``config/schema.yaml``: keys, types, per-method required keys, name patterns), then what only the
+registries know (model names and their arguments, figure kinds, embeddings). Each problem is one
+line naming its config key. ``job_spec`` gives a job exactly the settings that determine its
+output, so that Snakemake reruns a job when, and only when, one of them changes.
+
+Needs no torch: the workflow calls it while it builds the DAG.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+#: The config sections that are a stage's recipe, by the stage (the rule family) that reads them.
+STAGES = ("minimum", "curve", "triangle")
+
+
+class ConfigError(ValueError):
+    """A configuration that no job should start with; the message names the config key."""
+
+
+def load_yaml(path: str | os.PathLike) -> dict:
+    """The mapping in the YAML file ``path``; a syntax error names the file, line and column."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError(f"cannot read the config file {path}: {error.strerror}") from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(f"{where}: not valid YAML: {problem}") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: a config file must be a mapping of keys to settings")
+    return loaded
+
+
+def check(config: dict, schema: str | os.PathLike) -> None:
+    """Raises ``ConfigError`` listing every problem of ``config``, one line per config key."""
+    problems = schema_problems(config, schema)
+    if not problems:
+        problems = registry_problems(config)
+    if problems:
+        problems = list(dict.fromkeys(problems))  # models of one family share their complaints
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def schema_problems(config: dict, schema: str | os.PathLike) -> list[str]:
+    """The schema's complaints, one line each: the key's dotted path and what is wrong with it."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(load_yaml(schema))
+    problems = []
+    for error in sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path]):
+        message = error.message
+        if error.validator in ("required", "pattern", "propertyNames") and "description" in error.schema:
+            message += f" ({error.schema['description']})"
+        problems.append(f"config key {key_path(error.absolute_path)}: {message}")
+    return problems
+
+
+def key_path(path) -> str:
+    """``experiments.fcn_depth.models[2]`` from a path of keys and indices; ``(top level)`` if empty."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+def registry_problems(config: dict) -> list[str]:
+    """What the schema cannot know: model names and arguments, figure kinds, embeddings."""
+    from . import models
+    from .figures import KINDS
+
+    problems = []
+    experiments = config["experiments"]
+    for name, experiment in experiments.items():
+        key = f"config key experiments.{name}"
+        for i, model in enumerate(experiment["models"]):
+            try:
+                models.parse(model)
+            except ValueError as error:
+                problems.append(f"{key}.models[{i}]: {error}")
+                continue
+            problems += [f"{key}.model_args: {p}" for p in models.argument_problems(model, experiment.get("model_args", {}))]
+        if "embed" in experiment:
+            problems += embedding_problems(name, experiment, experiments)
+    for section in ("experiments", "toy"):
+        for name, entry in config.get(section, {}).items():
+            for figure, spec in entry["figures"].items():
+                if spec["kind"] not in KINDS:
+                    problems.append(f"config key {section}.{name}.figures.{figure}.kind: unknown kind "
+                                    f"{spec['kind']!r}; choose one of {sorted(KINDS)}")
+    return problems
+
+
+def embedding_problems(name: str, experiment: dict, experiments: dict) -> list[str]:
+    embed = experiment["embed"]
+    source = experiments.get(embed["from_experiment"])
+    key = f"config key experiments.{name}.embed"
+    if source is None or "embed" in source:
+        return [f"{key}.from_experiment: {embed['from_experiment']!r} is not an experiment that trains minima"]
+    problems = []
+    for target, small in embed["models"].items():
+        if target not in experiment["models"]:
+            problems.append(f"{key}.models.{target}: not one of experiments.{name}.models")
+        elif small not in source["models"]:
+            problems.append(f"{key}.models.{target}: {small!r} is not a model of {embed['from_experiment']}")
+    if missing := [m for m in experiment["models"] if m not in embed["models"]]:
+        problems.append(f"{key}.models: says nothing of {', '.join(missing)}")
+    if extra := set(experiment["datasets"]) - set(source["datasets"]):
+        problems.append(f"config key experiments.{name}.datasets: {sorted(extra)} not in {embed['from_experiment']}")
+    if experiment["minima"] > source["minima"]:
+        problems.append(f"config key experiments.{name}.minima: more than {embed['from_experiment']} trains")
+    return problems
+
+
+def job_spec(experiment_name: str, experiment: dict, dataset: str, model: str, stage: str) -> dict[str, Any]:
+    """What a job of ``stage`` (minimum, curve or triangle) of one run needs, and nothing else: its
+    model, data and its own stage's recipe. Not the other stages' recipes (their results reach it
+    as input files), not the device or the checkpoint interval (they do not change results)."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; choose one of {STAGES}")
+    return {
+        "experiment": experiment_name,
+        "run": f"{dataset}-{model}",
+        "dataset": dataset,
+        "model": model,
+        "model_args": experiment.get("model_args", {}),
+        "data": experiment.get("data", {}),
+        stage: experiment[stage],
+    }
