@@ -22,7 +22,9 @@ rule fit_curve:
     resources:
         gpu=1,
         mem_mb=section_resources("curve", "mem_mb", 8000),
+        jobs_per_gpu=section_resources("curve", "jobs_per_gpu", 1),
         runtime=section_resources("curve", "runtime", 480),
     shell:
         "lossbarcode fit-curve --spec {params.spec:q} --data {input.data:q} --ends {input.a:q} {input.b:q}"
-        " --out {params.out:q} --threads {threads} {JOB_SETTINGS} 2> {log:q}"
+        " --out {params.out:q} --threads {threads} {JOB_SETTINGS}"
+        " --jobs-per-gpu {resources.jobs_per_gpu} 2> {log:q}"

@@ -22,10 +22,12 @@ rule train_minimum:
     resources:
         gpu=1,
         mem_mb=section_resources("minimum", "mem_mb", 8000),
+        jobs_per_gpu=section_resources("minimum", "jobs_per_gpu", 1),
         runtime=section_resources("minimum", "runtime", 240),
     shell:
         "lossbarcode train-minimum --spec {params.spec:q} --data {input.data:q} --seed {wildcards.seed}"
-        " --out {params.out:q} --threads {threads} {JOB_SETTINGS} 2> {log:q}"
+        " --out {params.out:q} --threads {threads} {JOB_SETTINGS}"
+        " --jobs-per-gpu {resources.jobs_per_gpu} 2> {log:q}"
 
 
 rule embed_minimum:
@@ -50,7 +52,9 @@ rule embed_minimum:
     resources:
         gpu=1,
         mem_mb=section_resources("minimum", "mem_mb", 8000),
+        jobs_per_gpu=section_resources("minimum", "jobs_per_gpu", 1),
         runtime=section_resources("minimum", "runtime", 240),
     shell:
         "lossbarcode embed-minimum --spec {params.spec:q} --data {input.data:q} --source {input.source:q}"
-        " --seed {wildcards.seed} --out {params.out:q} --threads {threads} {JOB_SETTINGS} 2> {log:q}"
+        " --seed {wildcards.seed} --out {params.out:q} --threads {threads} {JOB_SETTINGS}"
+        " --jobs-per-gpu {resources.jobs_per_gpu} 2> {log:q}"

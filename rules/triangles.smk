@@ -22,7 +22,9 @@ rule fit_triangle:
     resources:
         gpu=1,
         mem_mb=section_resources("triangle", "mem_mb", 8000),
+        jobs_per_gpu=section_resources("triangle", "jobs_per_gpu", 1),
         runtime=section_resources("triangle", "runtime", 480),
     shell:
         "lossbarcode fit-triangle --spec {params.spec:q} --data {input.data:q} --vertices {input.vertices:q}"
-        " --curves {input.curves:q} --out {params.out:q} --threads {threads} {JOB_SETTINGS} 2> {log:q}"
+        " --curves {input.curves:q} --out {params.out:q} --threads {threads} {JOB_SETTINGS}"
+        " --jobs-per-gpu {resources.jobs_per_gpu} 2> {log:q}"

@@ -1,5 +1,6 @@
 """GPU leasing: one job per device, waiting when all are taken, the CPU when there is none."""
 
+import contextlib
 import logging
 import subprocess
 import sys
@@ -94,3 +95,83 @@ def test_cpu_and_pinned_devices_lease_nothing(fake_gpus):
     with pytest.raises(ValueError, match="LOSSBARCODE_FAKE_GPUS must be a number"):
         fake_gpus("two")
         visible_gpus()
+
+
+def leased_devices(caplog) -> list[str]:
+    return [r.getMessage().split()[2] for r in caplog.records if r.getMessage().startswith("leased GPU")]
+
+
+def test_jobs_share_a_gpu_up_to_its_count_on_the_least_loaded_device(fake_gpus, caplog):
+    fake_gpus(2)
+    caplog.set_level(logging.INFO, "lossbarcode")
+    with contextlib.ExitStack() as jobs:
+        for _ in range(8):
+            jobs.enter_context(lease(jobs_per_gpu=4))
+        assert leased_devices(caplog) == ["fake0", "fake1"] * 4  # each goes where fewer jobs run
+        late = []
+
+        def ninth_job():
+            with lease(jobs_per_gpu=4, poll_seconds=0.01) as device:
+                late.append(device)
+
+        waiter = threading.Thread(target=ninth_job)
+        waiter.start()
+        time.sleep(0.3)
+        assert not late and "no GPU has room for this job (4 per GPU)" in caplog.text
+    waiter.join(5)
+    assert late == ["cpu"]
+
+
+def test_a_job_alone_on_its_gpu_waits_for_every_small_job_to_leave_it(fake_gpus, caplog):
+    fake_gpus(2)
+    caplog.set_level(logging.INFO, "lossbarcode")
+    with lease(jobs_per_gpu=8):
+        with lease(jobs_per_gpu=1):
+            assert leased_devices(caplog) == ["fake0", "fake1"]
+            got = []
+
+            def another_whole_job():
+                with lease(jobs_per_gpu=1, poll_seconds=0.01):
+                    got.append(leased_devices(caplog)[-1])
+
+            waiter = threading.Thread(target=another_whole_job)
+            waiter.start()
+            time.sleep(0.3)
+            assert not got  # fake0 has a small job, fake1 a whole one
+    waiter.join(5)
+    assert got and got[0] in ("fake0", "fake1")
+    with pytest.raises(ValueError, match="jobs_per_gpu must divide 24"):
+        with lease(jobs_per_gpu=5):
+            pass
+
+
+HOLD = """
+import sys, time
+from lossbarcode.devices import lease
+import contextlib
+import logging
+logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+with lease(jobs_per_gpu=int(sys.argv[1]), poll_seconds=0.005):
+    start = time.time()
+    time.sleep(float(sys.argv[2]))
+    print("held", start, time.time(), flush=True)
+"""
+
+
+def test_many_processes_never_exceed_a_device_s_jobs(fake_gpus):
+    """Twelve jobs of four per GPU and two jobs alone, started together on two devices."""
+    fake_gpus(2)
+    sizes = [4] * 12 + [1] * 2
+    jobs = [subprocess.Popen([sys.executable, "-c", HOLD, str(k), "0.4"], stdout=subprocess.PIPE, text=True)
+            for k in sizes]
+    spans = {}  # device -> [(start, end, jobs_per_gpu)]
+    for size, job in zip(sizes, jobs):
+        out, _ = job.communicate(timeout=60)
+        device = next(line.split()[2] for line in out.splitlines() if line.startswith("leased GPU"))
+        start, end = (float(x) for x in next(line for line in out.splitlines() if line.startswith("held")).split()[1:])
+        spans.setdefault(device, []).append((start, end, size))
+    assert sorted(spans) == ["fake0", "fake1"]
+    for device, held in spans.items():
+        for start, _, _ in held:  # at every start, the jobs holding the device fit in it
+            running = [k for s, e, k in held if s <= start < e]
+            assert sum(24 // k for k in running) <= 24, (device, running)

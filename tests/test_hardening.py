@@ -95,13 +95,14 @@ def test_outputs_in_a_folder_with_a_space_and_a_quote_stay_inside_it(tiny_run):
 @pytest.mark.parametrize("change, reruns", [
     (lambda c: c.update(checkpoint_every=5), {}),
     (lambda c: c.update(device="auto"), {}),
+    (lambda c: c["experiments"]["tiny_fcn"]["minimum"].update(runtime=20, mem_mb=2000), {}),
     (lambda c: c["experiments"]["tiny_fcn"]["triangle"].update(epochs=3),
      {"fit_triangle": 1, "barcode": 1, "figure": 1}),
     (lambda c: c["experiments"]["tiny_fcn"]["curve"].update(lr=0.04),
      {"fit_curve": 3, "fit_triangle": 1, "barcode": 1, "figure": 1}),
     (lambda c: c["experiments"]["tiny_fcn"]["minimum"].update(lr=0.02),
      {"train_minimum": 3, "fit_curve": 3, "fit_triangle": 1, "barcode": 1, "figure": 1}),
-], ids=["checkpoint_every", "device", "triangle recipe", "curve recipe", "minimum recipe"])
+], ids=["checkpoint_every", "device", "time and memory limits", "triangle recipe", "curve recipe", "minimum recipe"])
 def test_a_changed_setting_reruns_only_what_it_changes(tiny_run, change, reruns):
     work, config, _ = tiny_run
     changed = json.loads(json.dumps(config))
@@ -113,7 +114,7 @@ def test_a_job_spec_holds_its_own_stage_and_nothing_of_the_others():
     experiment = TINY["experiments"]["tiny_fcn"]
     for stage in ("minimum", "curve", "triangle"):
         spec = job_spec("tiny_fcn", experiment, "digits", "fcn-2", stage)
-        assert spec[stage] == experiment[stage]
+        assert spec[stage] == {k: v for k, v in experiment[stage].items() if k not in ("mem_mb", "runtime")}
         assert not {"minimum", "curve", "triangle", "device", "checkpoint_every", "scale"} - {stage} & spec.keys()
 
 

@@ -3,6 +3,7 @@ before any job runs, and the quick profile really runs end to end, surviving an 
 
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -52,6 +53,17 @@ def test_paper_dag_has_the_grids_of_sections_4_1_and_4_2(tmp_path, how):
     assert counts["fit_triangle"] == fcn_models * n * (n - 1) * (n - 2) // 6
     assert counts["barcode"] == fcn_models + cnn_models + embedded_models and counts["figure"] == 7 + 10
     assert counts["toy"] == 6
+
+
+def test_jobs_per_gpu_reaches_the_job_but_not_its_params(tmp_path):
+    out = snakemake("-n", "-p", "--cores", "all", "--resources", "gpu=4", "--config", f"results={tmp_path}/r",
+                    f"data_root={tmp_path}/d", f"figures_dir={tmp_path}/f").stdout
+    commands = [line for line in out.splitlines() if "lossbarcode fit-curve" in line]
+    fcn = [c for c in commands if '"experiment": "fcn_depth"' in c]
+    assert fcn and all(c.endswith("--jobs-per-gpu 4 2> " + c.split(" 2> ")[-1]) for c in fcn)
+    assert all("--jobs-per-gpu 1 " in c for c in commands if c not in fcn)
+    specs = [shlex.split(c)[shlex.split(c).index("--spec") + 1] for c in commands]
+    assert not any("jobs_per_gpu" in spec or "mem_mb" in spec for spec in specs)
 
 
 def test_quick_profile_dry_run(tmp_path):

@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--threads", type=int, default=None)
         p.add_argument("--device", default="auto",
                        help="auto (lease a free GPU, else the CPU), cuda (lease a GPU), cuda:K or cpu")
+        p.add_argument("--jobs-per-gpu", type=int, default=1,
+                       help="how many jobs like this one may share a GPU (a divisor of 24)")
         p.add_argument("--checkpoint-every", type=int, default=0,
                        help="save a resumable checkpoint every this many epochs (0: never)")
         if verb in ("train-minimum", "embed-minimum"):
@@ -97,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
 
         # A training job holds its own GPU (or the CPU) for its whole life.
         # How the job runs is not part of the run spec (it does not change results).
-        with lease(args.device) as device:
+        with lease(args.device, jobs_per_gpu=args.jobs_per_gpu) as device:
             args.spec.update(device=device, checkpoint_every=args.checkpoint_every)
             _run(args)
     else:

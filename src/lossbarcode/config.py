@@ -17,6 +17,8 @@ from typing import Any
 
 #: The config sections that are a stage's recipe, by the stage (the rule family) that reads them.
 STAGES = ("minimum", "curve", "triangle")
+#: Recipe keys that say how the scheduler runs a job (Snakemake resources), not what it computes.
+SCHEDULING = ("mem_mb", "runtime", "jobs_per_gpu")
 
 
 class ConfigError(ValueError):
@@ -127,7 +129,8 @@ def embedding_problems(name: str, experiment: dict, experiments: dict) -> list[s
 def job_spec(experiment_name: str, experiment: dict, dataset: str, model: str, stage: str) -> dict[str, Any]:
     """What a job of ``stage`` (minimum, curve or triangle) of one run needs, and nothing else: its
     model, data and its own stage's recipe. Not the other stages' recipes (their results reach it
-    as input files), not the device or the checkpoint interval (they do not change results)."""
+    as input files), not the device, the checkpoint interval, the recipe's memory and time limits
+    or how many jobs share a GPU (they do not change results)."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; choose one of {STAGES}")
     return {
@@ -137,5 +140,5 @@ def job_spec(experiment_name: str, experiment: dict, dataset: str, model: str, s
         "model": model,
         "model_args": experiment.get("model_args", {}),
         "data": experiment.get("data", {}),
-        stage: experiment[stage],
+        stage: {k: v for k, v in experiment[stage].items() if k not in SCHEDULING},
     }
