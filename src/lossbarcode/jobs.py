@@ -220,8 +220,10 @@ def fit_triangle(spec: dict, data_path: str, vertices: list[str], curves: list[s
     except FloatingPointError as error:
         raise FloatingPointError(f"{error}{_advice(spec, 'triangle')}") from error
     seconds = time.perf_counter() - start
-    points, losses = triangle.grid(section.get("grid", 30))
-    lifespan = triangle.lifespan(section.get("grid", 30), grid=(points, losses))
+    # the sides are sampled as the curve jobs sampled the curves, so side maxima are the H0 edge values
+    profile = {"profile_points": spec["curve"].get("profile_points", 61), "refine": spec["curve"].get("refine", 3)}
+    points, losses = triangle.grid(section.get("grid", 30), **profile)
+    lifespan = triangle.lifespan(section.get("grid", 30), grid=(points, losses), **profile)
     save_torch(f"{out}.pt", {k: v.detach().cpu() for k, v in triangle.state_dict().items()})
     write_json(f"{out}.json", {**lifespan, "points": points.tolist(), "train_loss": losses.tolist(),
                                "recipe": section})
