@@ -4,7 +4,7 @@ import torch
 
 from lossbarcode.curves import Chain, make_curve
 from lossbarcode.landscape import FunctionLandscape
-from lossbarcode.simplex import SIDES, Triangle, fit_triangle, sample_simplex
+from lossbarcode.simplex import SIDES, Triangle, fit_triangle, load_triangle, sample_simplex, triangle_state
 
 g = torch.Generator().manual_seed(0)
 V = torch.randn(3, 4, generator=g, dtype=torch.float64)
@@ -203,6 +203,18 @@ def test_fit_triangle_lowers_the_mean_loss_and_keeps_the_given_curves():
     assert fitted < landscape.evaluate(Triangle(V, curves).weights(points)).mean()
     assert all(torch.equal(c.nodes, n) for c, n in zip(curves, given))
     assert not torch.equal(tri.sides[0].nodes, given[0])
+
+
+@pytest.mark.parametrize("train_sides", [False, True])
+def test_triangle_state_rebuilds_the_triangle(train_sides):
+    curves = [crowded_chain(V[0], V[1], [0.4, 0.45], g), make_curve("bezier", V[2], V[0], bends=2),
+              one_bend_chains()[2]]
+    tri = with_centre(Triangle(V, curves, train_sides=train_sides))
+    loaded = load_triangle(triangle_state(tri))
+    points = sample_simplex(50, g)
+    assert torch.equal(loaded.weights(points), tri.weights(points))
+    assert [n for n, _ in loaded.named_parameters()] == [n for n, _ in tri.named_parameters()]
+    assert loaded.state_dict().keys() == tri.state_dict().keys()
 
 
 def test_triangle_errors():

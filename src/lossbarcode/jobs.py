@@ -202,7 +202,7 @@ def fit_triangle(spec: dict, data_path: str, vertices: list[str], curves: list[s
     import torch
 
     from .curves import load_curve
-    from .simplex import fit_triangle as fit
+    from .simplex import fit_triangle as fit, triangle_state
 
     name = Path(out).name
     section = spec["triangle"]
@@ -224,7 +224,7 @@ def fit_triangle(spec: dict, data_path: str, vertices: list[str], curves: list[s
     profile = {"profile_points": spec["curve"].get("profile_points", 61), "refine": spec["curve"].get("refine", 3)}
     points, losses = triangle.grid(section.get("grid", 30), **profile)
     lifespan = triangle.lifespan(section.get("grid", 30), grid=(points, losses), **profile)
-    save_torch(f"{out}.pt", {k: v.detach().cpu() for k, v in triangle.state_dict().items()})
+    save_torch(f"{out}.pt", triangle_state(triangle))
     write_json(f"{out}.json", {**lifespan, "points": points.tolist(), "train_loss": losses.tolist(),
                                "recipe": section})
     if checkpoint is not None:

@@ -228,6 +228,20 @@ class Triangle(nn.Module):
         return landscape
 
 
+def triangle_state(triangle: Triangle) -> dict:
+    """Everything needed to rebuild ``triangle`` (plain tensors and its curves' states, for ``torch.save``)."""
+    return {"vertices": triangle.vertices.detach().cpu(), "sides": [curve_state(c) for c in triangle.sides],
+            "centre": triangle.centre.detach().cpu(), "train_sides": triangle.train_sides}
+
+
+def load_triangle(saved: dict) -> Triangle:
+    """The triangle saved by ``triangle_state``."""
+    triangle = Triangle(saved["vertices"], [load_curve(s) for s in saved["sides"]], train_sides=saved["train_sides"])
+    with torch.no_grad():
+        triangle.centre.copy_(saved["centre"])
+    return triangle
+
+
 def sample_simplex(count: int, generator: torch.Generator) -> Tensor:
     """Uniform samples on the standard simplex by paper 004 Alg. 1's reflection of the unit square."""
     u = torch.rand(count, 2, generator=generator, dtype=torch.float64)
