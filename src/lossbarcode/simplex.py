@@ -63,6 +63,7 @@ class Triangle(nn.Module):
         self.register_buffer("vertices", vertices.detach().clone())
         if len(curves) != 3:
             raise ValueError(f"a triangle needs the three side curves (0,1), (0,2), (1,2), got {len(curves)}")
+        # copied through their states, not deep-copied: a fitted curve holds its landscape (model, data)
         self.sides = nn.ModuleList(load_curve(curve_state(c)).to(self.vertices) for c in curves)
         reversed_sides = []
         for (i, j), side in zip(SIDES, self.sides):
@@ -70,9 +71,10 @@ class Triangle(nn.Module):
             if direction is None:
                 raise ValueError(f"the curve given for side ({i}, {j}) does not join vertices {i} and {j}")
             reversed_sides.append(direction)
-        self.register_buffer("reversed_sides", torch.tensor(reversed_sides), persistent=False)
+        self.register_buffer("reversed_sides", torch.tensor(reversed_sides, device=self.vertices.device),
+                             persistent=False)
         self.train_sides = train_sides
-        if not train_sides:
+        if not train_sides:  # training optimises every parameter: fixed sides become buffers
             for side in self.sides:
                 for name, value in list(side.named_parameters(recurse=False)):
                     delattr(side, name)
@@ -89,7 +91,7 @@ class Triangle(nn.Module):
         t_min, k = t.min(-1)
         side = 2 - k  # the side opposite vertex k
         ends = torch.tensor(SIDES, device=t.device)[side]  # [batch, 2]: vertices i < j
-        end = torch.where(self.reversed_sides[side], ends[:, 0], ends[:, 1])  # where the curve runs to
+        end = torch.where(self.reversed_sides.to(t.device)[side], ends[:, 0], ends[:, 1])  # where the curve runs to
         excess = t - t_min[:, None]
         total = excess.sum(-1)
         p = excess.gather(1, end[:, None])[:, 0] / torch.where(total > 0, total, torch.ones_like(total))
