@@ -87,3 +87,5 @@ def test_triangles_on_a_ring_give_the_exact_h1_death():
     assert estimate["w_inf"]["euclidean"] == pytest.approx((death - birth) / np.sqrt(2))
     lifespan = estimate["triangles"]["0-1-2"]
     assert lifespan["max"] == pytest.approx(death)
+    # the triangle fills the cycle of the point chains: its side maxima are the curves' maxima
+    assert lifespan["side_max"] == [estimate["edges"][pair] for pair in ("0-1", "0-2", "1-2")]

@@ -1,9 +1,11 @@
 """Workflow jobs called directly: recipes in epochs, files written, divergence explained."""
 
 import pytest
+import torch
 
 from lossbarcode import jobs
 from lossbarcode.io import read_json
+from lossbarcode.simplex import load_triangle
 
 
 def test_recipes_count_epochs():
@@ -51,7 +53,12 @@ def test_jobs_chain_minima_curves_triangles_barcode(digits, tmp_path):
     jobs.fit_triangle(spec(), digits, [str(tmp_path / f"minima/{s}.pt") for s in range(3)],
                       [str(tmp_path / f"curves/{p}.pt") for p in ("0-1", "0-2", "1-2")], str(tmp_path / "triangles/0-1-2"))
     triangle = read_json(tmp_path / "triangles/0-1-2.json")
-    assert len(triangle["points"]) == 15 and triangle["bar"] == [max(triangle["side_max"]), triangle["max"]]
+    assert len(triangle["points"]) == len(triangle["train_loss"]) and triangle["bar"] == [max(triangle["side_max"]), triangle["max"]]
+    # the triangle's sides are sampled as the curve jobs sampled the curves: its births are the H0 edges
+    assert triangle["side_max"] == [read_json(tmp_path / f"curves/{p}.json")["max"] for p in ("0-1", "0-2", "1-2")]
+    saved = load_triangle(torch.load(tmp_path / "triangles/0-1-2.pt"))
+    minima = torch.stack([torch.load(tmp_path / f"minima/{s}.pt")["theta"] for s in range(3)])
+    assert torch.equal(saved.weights(torch.eye(3)), minima)
     jobs.barcode([str(tmp_path / f"minima/{s}.json") for s in range(3)],
                  [str(tmp_path / f"curves/{p}.json") for p in ("0-1", "0-2", "1-2")],
                  [str(tmp_path / "triangles/0-1-2.json")], str(tmp_path / "barcode.json"))

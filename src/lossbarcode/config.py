@@ -17,6 +17,8 @@ from typing import Any
 
 #: The config sections that are a stage's recipe, by the stage (the rule family) that reads them.
 STAGES = ("minimum", "curve", "triangle")
+#: The curve keys that say how a curve is measured; a triangle measures its sides the same way.
+PROFILE = ("profile_points", "refine")
 #: Recipe keys that say how the scheduler runs a job (Snakemake resources), not what it computes.
 SCHEDULING = ("mem_mb", "runtime", "jobs_per_gpu")
 
@@ -133,7 +135,7 @@ def job_spec(experiment_name: str, experiment: dict, dataset: str, model: str, s
     or how many jobs share a GPU (they do not change results)."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; choose one of {STAGES}")
-    return {
+    spec = {
         "experiment": experiment_name,
         "run": f"{dataset}-{model}",
         "dataset": dataset,
@@ -142,3 +144,6 @@ def job_spec(experiment_name: str, experiment: dict, dataset: str, model: str, s
         "data": experiment.get("data", {}),
         stage: {k: v for k, v in experiment[stage].items() if k not in SCHEDULING},
     }
+    if stage == "triangle":  # its sides are the curves, measured as the curve jobs measured them
+        spec["curve"] = {k: experiment["curve"][k] for k in PROFILE if k in experiment["curve"]}
+    return spec

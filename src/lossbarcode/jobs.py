@@ -226,7 +226,7 @@ def read_curve(path: str, device="cpu"):
 
 def fit_triangle(spec: dict, data_path: str, vertices: list[str], curves: list[str], out: str) -> None:
     """Fits the triangle on three minima and their curves: ``out``.pt and ``out``.json (Alg. 2)."""
-    from .simplex import fit_triangle as fit
+    from .simplex import fit_triangle as fit, triangle_state
 
     name = Path(out).name
     section = spec["triangle"]
@@ -244,9 +244,11 @@ def fit_triangle(spec: dict, data_path: str, vertices: list[str], curves: list[s
     except FloatingPointError as error:
         raise FloatingPointError(f"{error}{_advice(spec, 'triangle')}") from error
     seconds = time.perf_counter() - start
-    points, losses = triangle.grid(section.get("grid", 30))
-    lifespan = triangle.lifespan(section.get("grid", 30), grid=(points, losses))
-    save_torch(f"{out}.pt", {k: v.detach().cpu() for k, v in triangle.state_dict().items()})
+    # the sides are sampled as the curve jobs sampled the curves, so side maxima are the H0 edge values
+    profile = {"profile_points": spec["curve"].get("profile_points", 61), "refine": spec["curve"].get("refine", 3)}
+    points, losses = triangle.grid(section.get("grid", 30), **profile)
+    lifespan = triangle.lifespan(section.get("grid", 30), grid=(points, losses), **profile)
+    save_torch(f"{out}.pt", triangle_state(triangle))
     write_json(f"{out}.json", {**lifespan, "points": points.tolist(), "train_loss": losses.tolist(),
                                "recipe": section})
     if checkpoint is not None:

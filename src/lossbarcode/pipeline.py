@@ -61,7 +61,7 @@ def estimate_barcode(
     faces, lifespans = {}, {}
     if triangles:
         for triple, triangle in fit_triangles(landscape, minima, curves, **(triangle_kw or {})).items():
-            lifespans[triple] = triangle.lifespan(grid)
+            lifespans[triple] = triangle.lifespan(grid, profile_points=profile_points)
             faces[triple] = lifespans[triple]["max"]
     result = barcode.summary(values, edges, faces)
     result.update(
