@@ -18,7 +18,9 @@ import torch
 import yaml
 
 from lossbarcode import jobs
+from lossbarcode.config import SCHEDULING
 from lossbarcode.io import save_torch
+from lossbarcode.spec import RunSpec
 
 CONFIG = Path(__file__).resolve().parents[1] / "config/config.yaml"
 
@@ -79,14 +81,16 @@ def main(out, only=()):
         if only and experiment not in only:
             continue
         paper = config["experiments"][experiment]
-        spec = {"experiment": experiment, "run": f"{dataset}-{model}", "scale": "paper", "device": device,
+        spec = {"experiment": experiment, "run": f"{dataset}-{model}", "device": device,
                 "checkpoint_every": 1, "dataset": dataset, "model": model,
                 "model_args": paper.get("model_args", {}), "data": paper.get("data", {})}
         for section in ("minimum", "curve", "triangle"):
             if section in paper:
-                spec[section] = {**copy.deepcopy(paper[section]), "epochs": SHORT[section]}
+                recipe = {k: v for k, v in paper[section].items() if k not in SCHEDULING}
+                spec[section] = {**copy.deepcopy(recipe), "epochs": SHORT[section]}
         if "curve" in spec and spec["curve"]["method"] == "pointchain":
             spec["curve"]["insert_every"] = 2
+        spec = RunSpec.parse(spec)
         data = fake(dataset, out)
         run = f"{out}/{experiment}"
         cost = {}  # the last job of each kind: its caches are warm

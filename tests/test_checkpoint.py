@@ -2,6 +2,7 @@
 the files an uninterrupted run writes; the same job twice writes the same files (on the CPU)."""
 
 import json
+from dataclasses import replace
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ import torch
 from lossbarcode import jobs
 from lossbarcode.checkpoint import Checkpoint
 from lossbarcode.landscape import NetworkLandscape
+from lossbarcode.spec import RunSpec
 from lossbarcode.train import Recipe, optimize
 
 
@@ -24,15 +26,15 @@ def spec(curve_method="pointchain", **changes):
     curve = {**recipe, "method": curve_method, "bends": 2, "profile_points": 21, "refine": 1}
     if curve_method == "pointchain":
         curve.update(momentum=0.0, insert_every=2)
-    return {
-        "experiment": "fcn_depth", "run": "digits-fcn-2", "scale": "quick", "device": "cpu", "checkpoint_every": 1,
+    return RunSpec.parse({
+        "experiment": "fcn_depth", "run": "digits-fcn-2", "device": "cpu", "checkpoint_every": 1,
         "dataset": "digits", "model": "fcn-2", "model_args": {"width": 8}, "data": {"train_size": 300},
         "minimum": {**recipe, "optimizer": "adam", "lr": 1e-2, "schedule": "cyclic",
                     "schedule_args": {"period": 2, "low": 0.1}},
         "curve": curve,
         "triangle": {**recipe, "schedule": "garipov", "grid": 4},
         **changes,
-    }
+    })
 
 
 class Preempted(Exception):
@@ -102,7 +104,7 @@ def test_a_checkpoint_from_other_settings_is_ignored(digits, tmp_path, monkeypat
     undo()
     caplog.set_level("INFO", "lossbarcode")
     changed = spec()
-    changed["minimum"]["lr"] = 2e-2
+    changed = replace(changed, minimum=replace(changed.minimum, lr=2e-2))
     jobs.train_minimum(changed, digits, 0, str(tmp_path / "0"))
     assert "written under other settings or inputs" in caplog.text and "resuming" not in caplog.text
     jobs.train_minimum(changed, digits, 0, str(tmp_path / "fresh"))
@@ -139,11 +141,11 @@ def test_resumed_optimizer_state_matches_the_uninterrupted_one(tmp_path):
 def test_kill_9_half_way_then_rerun_resumes_to_the_same_weights(digits, tmp_path):
     """A real ``lossbarcode train-minimum`` process, SIGKILLed half way through its epochs."""
     long_run = spec()
-    long_run["minimum"]["epochs"] = 600
+    long_run = replace(long_run, minimum=replace(long_run.minimum, epochs=600))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
     def command(out):
-        return ["lossbarcode", "train-minimum", "--spec", json.dumps(long_run), "--data", digits, "--seed", "3",
+        return ["lossbarcode", "train-minimum", "--spec", json.dumps(long_run.key()), "--data", digits, "--seed", "3",
                 "--out", str(out), "--threads", "1", "--device", "cpu", "--checkpoint-every", "1"]
 
     subprocess.run(command(tmp_path / "whole/3"), check=True, env=env, capture_output=True)

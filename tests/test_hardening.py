@@ -117,7 +117,7 @@ def test_a_job_spec_holds_its_own_stage_and_nothing_of_the_others():
         assert spec[stage] == {k: v for k, v in experiment[stage].items() if k not in ("mem_mb", "runtime")}
         others = {"minimum", "curve", "triangle", "device", "checkpoint_every", "scale"} - {stage}
         if stage == "triangle":  # but for how its sides, the curves, are measured
-            assert spec.pop("curve") == {k: experiment["curve"][k] for k in ("profile_points", "refine")}
+            assert spec.pop("curve_profile") == {k: experiment["curve"][k] for k in ("profile_points", "refine")}
         assert not others & spec.keys()
 
 
@@ -187,7 +187,7 @@ def test_a_curve_job_names_the_truncated_minimum_it_was_given(digits, tmp_path):
 
     good, bad = minimum_file(tmp_path / "minima/0.pt"), minimum_file(tmp_path / "minima/1.pt")
     bad.write_bytes(bad.read_bytes()[:100])
-    run = {**spec(), "checkpoint_every": 0}
+    run = spec()
     with pytest.raises(ResultFileError, match=rf"^{bad}: truncated or corrupted"):
         jobs.fit_curve(run, digits, [str(good), str(bad)], str(tmp_path / "curves/0-1"))
 

@@ -6,34 +6,19 @@ import torch
 from lossbarcode import jobs
 from lossbarcode.io import read_json
 from lossbarcode.simplex import load_triangle
-
-
-def test_recipes_count_epochs():
-    section = {"optimizer": "sgd", "lr": 0.1, "epochs": 10, "batch_size": 32, "momentum": 0.9,
-               "schedule": "step", "schedule_args": {"milestones": [5, 7.5], "gamma": 0.1}}
-    recipe = jobs.recipe_from(section, steps_per_epoch=20)
-    assert recipe.steps == 200 and recipe.momentum == 0.9
-    assert recipe.lr_at(99) == pytest.approx(0.1) and recipe.lr_at(100) == pytest.approx(0.01)
-    assert recipe.lr_at(150) == pytest.approx(0.001)
-    cyclic = jobs.recipe_from({**section, "schedule": "cyclic", "schedule_args": {"period": 2, "low": 0.5}}, 20)
-    assert cyclic.schedule_args["period"] == 40 and cyclic.lr_at(20) == pytest.approx(0.1)
-    # paper 002 §5 type 2: 0.05 for 10 epochs, linear to 1e-4 at epoch 50, then 1e-4 to epoch 100
-    piecewise = jobs.recipe_from({**section, "lr": 0.05, "epochs": 100, "schedule": "piecewise",
-                                  "schedule_args": {"knots": [[0, 1], [10, 1], [50, 0.002], [100, 0.002]]}}, 10)
-    assert piecewise.lr_at(50) == pytest.approx(0.05) and piecewise.lr_at(500) == pytest.approx(1e-4)
-    assert piecewise.lr_at(300) == pytest.approx(0.05 * (1 + 0.002) / 2)
+from lossbarcode.spec import RunSpec
 
 
 def spec(**minimum):
     recipe = {"optimizer": "adam", "lr": 1e-2, "epochs": 3, "batch_size": 64}
-    return {
-        "experiment": "fcn_depth", "run": "digits-fcn-2", "scale": "quick", "device": "cpu",
+    return RunSpec.parse({
+        "experiment": "fcn_depth", "run": "digits-fcn-2", "device": "cpu",
         "dataset": "digits", "model": "fcn-2", "model_args": {"width": 8}, "data": {"train_size": 300},
         "minimum": {**recipe, **minimum},
         "curve": {**recipe, "optimizer": "sgd", "lr": 0.05, "method": "polychain", "bends": 1, "epochs": 2,
                   "profile_points": 61, "refine": 1, "test_profile": True},
         "triangle": {**recipe, "optimizer": "sgd", "lr": 0.05, "epochs": 2, "grid": 4},
-    }
+    })
 
 
 def test_jobs_chain_minima_curves_triangles_barcode(digits, tmp_path):

@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+from dataclasses import replace
 from importlib.metadata import version
 
 
@@ -98,9 +99,12 @@ def main(argv: list[str] | None = None) -> None:
         from .devices import lease
 
         # A training job holds its own GPU (or the CPU) for its whole life.
-        # How the job runs is not part of the run spec (it does not change results).
+        from .spec import RunSpec
+
+        # How the job runs comes from the command line, not the run spec (it changes no result).
+        spec = RunSpec.parse({**args.spec, "checkpoint_every": args.checkpoint_every})
         with lease(args.device, jobs_per_gpu=args.jobs_per_gpu) as device:
-            args.spec.update(device=device, checkpoint_every=args.checkpoint_every)
+            args.spec = replace(spec, device=device)
             _run(args)
     else:
         _run(args)

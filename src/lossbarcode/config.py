@@ -145,5 +145,5 @@ def job_spec(experiment_name: str, experiment: dict, dataset: str, model: str, s
         stage: {k: v for k, v in experiment[stage].items() if k not in SCHEDULING},
     }
     if stage == "triangle":  # its sides are the curves, measured as the curve jobs measured them
-        spec["curve"] = {k: experiment["curve"][k] for k in PROFILE if k in experiment["curve"]}
+        spec["curve_profile"] = {k: experiment["curve"][k] for k in PROFILE if k in experiment["curve"]}
     return spec

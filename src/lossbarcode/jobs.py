@@ -1,8 +1,8 @@
 """Workflow jobs: files in, files out, one function per CLI verb.
 
-Each job reads a *run spec* (one experiment's settings for one dataset and model, resolved by the
-workflow, see ``rules/common.smk``), the files of earlier steps, and writes its own files
-atomically. Recipes in specs count epochs; here they become steps of the training loop.
+Each job gets a ``RunSpec`` (``lossbarcode.spec``: one experiment's settings for one dataset and
+model, as the workflow resolved them for this job's stage), the files of earlier steps, and writes
+its own files atomically.
 """
 
 from __future__ import annotations
@@ -12,47 +12,31 @@ import json
 import logging
 import time
 import zlib
+from dataclasses import asdict
 from pathlib import Path
 
 from .io import read_json, read_torch, save_torch, unusable, write_json
+from .spec import RunSpec
 
 log = logging.getLogger("lossbarcode")
 
-RECIPE_KEYS = ("optimizer", "lr", "momentum", "nesterov", "weight_decay", "schedule")
 
-
-def recipe_from(section: dict, steps_per_epoch: int):
-    """A ``Recipe`` from a config section counted in epochs (schedule arguments too)."""
-    from .train import Recipe
-
-    steps = int(section["epochs"]) * steps_per_epoch
-    args = dict(section.get("schedule_args", {}))
-    schedule = section.get("schedule", "constant")
-    if schedule == "cyclic":
-        args["period"] = max(2, round(float(args["period"]) * steps_per_epoch))
-    elif schedule == "step":
-        args["milestones"] = [m / section["epochs"] for m in args.get("milestones", [])]
-    elif schedule == "piecewise":
-        args["knots"] = [[e / section["epochs"], f] for e, f in args["knots"]]
-    return Recipe(steps=steps, schedule_args=args, **{k: section[k] for k in RECIPE_KEYS if k in section})
-
-
-def device_of(spec: dict):
+def device_of(spec: RunSpec):
     import torch
 
-    wanted = spec.get("device", "auto")
+    wanted = spec.device
     if wanted == "auto":
         wanted = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(wanted)
 
 
-def job_seed(spec: dict, name: str) -> int:
+def job_seed(spec: RunSpec, name: str) -> int:
     """A stable seed for one job of a run (a curve, a triangle), independent of job order."""
-    return zlib.crc32(f"{spec['experiment']}/{spec['run']}/{name}".encode())
+    return zlib.crc32(f"{spec.experiment}/{spec.run}/{name}".encode())
 
 
-def landscape_for(spec: dict, data_path: str, section: str, seed: int):
-    """The network landscape of a run, with the minibatch size of ``section``, and its data."""
+def landscape_for(spec: RunSpec, data_path: str, stage: str, seed: int):
+    """The network landscape of a run, with the minibatch size of ``stage``'s recipe, and its data."""
     import torch
 
     from . import models
@@ -60,32 +44,30 @@ def landscape_for(spec: dict, data_path: str, section: str, seed: int):
     from .landscape import NetworkLandscape
 
     device = device_of(spec)
-    shape = spec.get("data", {}).get("shape")
-    data = load(data_path, shape=tuple(shape) if shape else None,
-                train_size=spec.get("data", {}).get("train_size"), device=device)
+    recipe = spec.stage(stage)
+    data = load(data_path, shape=spec.data.shape, train_size=spec.data.train_size, device=device)
     torch.manual_seed(seed)
-    model = models.build(spec["model"], input_shape=tuple(data.x_train.shape[1:]), classes=data.classes,
-                         **spec.get("model_args", {}))
-    landscape = NetworkLandscape(model, data.train(), data.test(), batch_size=spec[section]["batch_size"],
-                                 seed=seed, device=device, precision=spec[section].get("precision", "fp32"))
-    if device.type != "cuda" and spec[section].get("precision", "fp32") != "fp32":
-        log.info("precision %s applies on a GPU only; training on the CPU in float32", spec[section]["precision"])
+    model = models.build(spec.model, input_shape=tuple(data.x_train.shape[1:]), classes=data.classes,
+                         **spec.model_args)
+    landscape = NetworkLandscape(model, data.train(), data.test(), batch_size=recipe.batch_size,
+                                 seed=seed, device=device, precision=recipe.precision)
+    if device.type != "cuda" and recipe.precision != "fp32":
+        log.info("precision %s applies on a GPU only; training on the CPU in float32", recipe.precision)
     return landscape, data
 
 
-def checkpoint_for(spec: dict, out: str, landscape, inputs: list[str] = ()):
+def checkpoint_for(spec: RunSpec, out: str, landscape, inputs: list[str] = (), **extra):
     """The checkpoint of the job writing ``out`` (None when ``checkpoint_every`` is 0): ``out``.ckpt,
-    keyed by the spec and the bytes of ``inputs``, so a changed config or input starts afresh."""
+    keyed by the spec (and ``extra``, e.g. the seed) and the bytes of ``inputs``, so a changed
+    config or input starts afresh."""
     from .checkpoint import Checkpoint
 
-    every = spec.get("checkpoint_every", 0)
-    if not every:
+    if not spec.checkpoint_every:
         return None
-    key = hashlib.sha256(json.dumps({k: v for k, v in spec.items() if k not in ("device", "checkpoint_every")},
-                                    sort_keys=True).encode())
+    key = hashlib.sha256(json.dumps({**spec.key(), **extra}, sort_keys=True).encode())
     for path in inputs:
         key.update(Path(path).read_bytes())
-    return Checkpoint(f"{out}.ckpt", every, key.hexdigest()).track(
+    return Checkpoint(f"{out}.ckpt", spec.checkpoint_every, key.hexdigest()).track(
         "data order", landscape.data_state, landscape.load_data_state)
 
 
@@ -105,22 +87,22 @@ def read_minimum(path: str, device="cpu") -> dict:
     return saved
 
 
-def _what(spec: dict, thing: str) -> str:
-    return f"experiment {spec['experiment']}, model {spec['run']}, {thing}"
+def _what(spec: RunSpec, thing: str) -> str:
+    return f"experiment {spec.experiment}, model {spec.run}, {thing}"
 
 
-def _advice(spec: dict, section: str) -> str:
-    return (f"; to change it, lower experiments.{spec['experiment']}.{section}.lr "
-            f"(now {spec[section]['lr']}) in the config")
+def _advice(spec: RunSpec, stage: str) -> str:
+    return (f"; to change it, lower experiments.{spec.experiment}.{stage}.lr "
+            f"(now {spec.stage(stage).lr}) in the config")
 
 
-def train_minimum(spec: dict, data_path: str, seed: int, out: str) -> None:
+def train_minimum(spec: RunSpec, data_path: str, seed: int, out: str) -> None:
     """Trains one minimum from the seed's initialisation: ``out``.pt (weights) and ``out``.json."""
     from .minima import descend
 
     landscape, data = landscape_for(spec, data_path, "minimum", seed)
-    recipe = recipe_from(spec["minimum"], landscape.steps_per_epoch)
-    checkpoint = checkpoint_for({**spec, "seed": seed}, out, landscape)
+    recipe = spec.stage("minimum").recipe(landscape.steps_per_epoch)
+    checkpoint = checkpoint_for(spec, out, landscape, seed=seed)
     start = time.perf_counter()
     try:
         theta = descend(landscape, landscape.flatten(), recipe, steps_per_epoch=landscape.steps_per_epoch,
@@ -132,7 +114,7 @@ def train_minimum(spec: dict, data_path: str, seed: int, out: str) -> None:
         checkpoint.remove()
 
 
-def embed_minimum(spec: dict, data_path: str, source: str, seed: int, out: str) -> None:
+def embed_minimum(spec: RunSpec, data_path: str, source: str, seed: int, out: str) -> None:
     """A minimum of a smaller network embedded into this run's architecture (paper 002 §3.5), then
     settled by the run's minimum recipe, as the anti-gradient flow of Theorem 2's proof."""
     import torch
@@ -146,9 +128,9 @@ def embed_minimum(spec: dict, data_path: str, source: str, seed: int, out: str) 
     small = models.build(saved["model"], input_shape=saved["input_shape"], classes=saved["classes"],
                          **saved["model_args"])
     torch.nn.utils.vector_to_parameters(saved["theta"], small.parameters())
-    embedded = landscape.flatten(embed(small, saved["model"], spec["model"]))
-    recipe = recipe_from(spec["minimum"], landscape.steps_per_epoch)
-    checkpoint = checkpoint_for({**spec, "seed": seed}, out, landscape, [source])
+    embedded = landscape.flatten(embed(small, saved["model"], spec.model))
+    recipe = spec.stage("minimum").recipe(landscape.steps_per_epoch)
+    checkpoint = checkpoint_for(spec, out, landscape, [source], seed=seed)
     start = time.perf_counter()
     try:
         theta = descend(landscape, embedded, recipe, steps_per_epoch=landscape.steps_per_epoch,
@@ -164,45 +146,45 @@ def embed_minimum(spec: dict, data_path: str, source: str, seed: int, out: str) 
 def _write_minimum(spec, landscape, data, theta, seed, out, seconds, steps, **extra) -> None:
     """``out``.pt: the weights and what rebuilds their model; ``out``.json: the minimum's record."""
     train, test = landscape.metrics(theta, "train"), landscape.metrics(theta, "test")
-    save_torch(f"{out}.pt", {"theta": theta.cpu(), "model": spec["model"], "model_args": spec.get("model_args", {}),
+    save_torch(f"{out}.pt", {"theta": theta.cpu(), "model": spec.model, "model_args": spec.model_args,
                              "input_shape": list(data.x_train.shape[1:]), "classes": data.classes})
     write_json(f"{out}.json", {
         "seed": seed, "train_loss": train["loss"].item(), "train_accuracy": train["accuracy"].item(),
         "test_loss": test["loss"].item(), "test_accuracy": test["accuracy"].item(),
-        "parameters": landscape.dim, "epochs": spec["minimum"]["epochs"], "steps": steps,
-        "recipe": spec["minimum"], **extra,
+        "parameters": landscape.dim, "epochs": spec.minimum.epochs, "steps": steps,
+        "recipe": spec.minimum.to_dict(), **extra,
     })
     log.info("minimum seed %d: train loss %.4g, test accuracy %.4f, %.1fs", seed, train["loss"].item(),
              test["accuracy"].item(), seconds)
 
 
-def fit_curve(spec: dict, data_path: str, ends: list[str], out: str) -> None:
+def fit_curve(spec: RunSpec, data_path: str, ends: list[str], out: str) -> None:
     """Fits the curve between two minima files: ``out``.pt (the curve) and ``out``.json (its profile)."""
     import torch
 
     from .curves import curve_state, fit_curve as fit
 
     name = Path(out).name
-    section = spec["curve"]
+    section = spec.stage("curve")
     landscape, _ = landscape_for(spec, data_path, "curve", job_seed(spec, name))
     a, b = (read_minimum(p, landscape.device)["theta"] for p in ends)
-    recipe = recipe_from(section, landscape.steps_per_epoch)
+    recipe = section.recipe(landscape.steps_per_epoch)
     checkpoint = checkpoint_for(spec, out, landscape, ends)
-    extra = {"insert_every": section["insert_every"] * landscape.steps_per_epoch, "l2": section.get("l2", 0.0)} \
-        if section["method"] == "pointchain" else {"weight_decay": section.get("weight_decay", 0.0),
-                                                   "points_per_step": section.get("points_per_step", 1)}
+    extra = {"insert_every": section.insert_every * landscape.steps_per_epoch, "l2": section.l2} \
+        if section.method == "pointchain" else {"weight_decay": section.weight_decay,
+                                                "points_per_step": section.points_per_step}
     start = time.perf_counter()
     try:
-        curve = fit(landscape, a, b, section["method"], bends=section["bends"], recipe=recipe,
+        curve = fit(landscape, a, b, section.method, bends=section.bends, recipe=recipe,
                     seed=job_seed(spec, name), steps_per_epoch=landscape.steps_per_epoch,
                     what=_what(spec, f"curve {name}"), checkpoint=checkpoint, **extra)
     except FloatingPointError as error:
         raise FloatingPointError(f"{error}{_advice(spec, 'curve')}") from error
     seconds = time.perf_counter() - start
-    t, loss = curve.profile(section.get("profile_points", 61), refine=section.get("refine", 3))
-    record = {"method": section["method"], "t": t.tolist(), "train_loss": loss.tolist(),
-              "max": float(loss.max()), "argmax": float(t[loss.argmax()]), "recipe": section}
-    if section.get("test_profile", False):
+    t, loss = curve.profile(section.profile_points, refine=section.refine)
+    record = {"method": section.method, "t": t.tolist(), "train_loss": loss.tolist(),
+              "max": float(loss.max()), "argmax": float(t[loss.argmax()]), "recipe": section.to_dict()}
+    if section.test_profile:
         with torch.no_grad():
             weights = curve.weights(torch.from_numpy(t))
             record["test_loss"] = landscape.metrics(weights, "test")["loss"].double().cpu().tolist()
@@ -224,33 +206,33 @@ def read_curve(path: str, device="cpu"):
         raise unusable(path, f"not a curve file ({type(error).__name__}: {error})") from None
 
 
-def fit_triangle(spec: dict, data_path: str, vertices: list[str], curves: list[str], out: str) -> None:
+def fit_triangle(spec: RunSpec, data_path: str, vertices: list[str], curves: list[str], out: str) -> None:
     """Fits the triangle on three minima and their curves: ``out``.pt and ``out``.json (Alg. 2)."""
     from .simplex import fit_triangle as fit, triangle_state
 
     name = Path(out).name
-    section = spec["triangle"]
+    section = spec.stage("triangle")
     landscape, _ = landscape_for(spec, data_path, "triangle", job_seed(spec, name))
     thetas = [read_minimum(p, landscape.device)["theta"] for p in vertices]
     sides = [read_curve(p, landscape.device) for p in curves]
-    recipe = recipe_from(section, landscape.steps_per_epoch)
+    recipe = section.recipe(landscape.steps_per_epoch)
     checkpoint = checkpoint_for(spec, out, landscape, [*vertices, *curves])
     start = time.perf_counter()
     try:
-        triangle = fit(landscape, tuple(thetas), sides, train_sides=section.get("train_sides", False),
-                       recipe=recipe, weight_decay=section.get("weight_decay", 0.0), seed=job_seed(spec, name),
+        triangle = fit(landscape, tuple(thetas), sides, train_sides=section.train_sides,
+                       recipe=recipe, weight_decay=section.weight_decay, seed=job_seed(spec, name),
                        steps_per_epoch=landscape.steps_per_epoch, what=_what(spec, f"triangle {name}"),
                        checkpoint=checkpoint)
     except FloatingPointError as error:
         raise FloatingPointError(f"{error}{_advice(spec, 'triangle')}") from error
     seconds = time.perf_counter() - start
     # the sides are sampled as the curve jobs sampled the curves, so side maxima are the H0 edge values
-    profile = {"profile_points": spec["curve"].get("profile_points", 61), "refine": spec["curve"].get("refine", 3)}
-    points, losses = triangle.grid(section.get("grid", 30), **profile)
-    lifespan = triangle.lifespan(section.get("grid", 30), grid=(points, losses), **profile)
+    profile = asdict(spec.side_profile)
+    points, losses = triangle.grid(section.grid, **profile)
+    lifespan = triangle.lifespan(section.grid, grid=(points, losses), **profile)
     save_torch(f"{out}.pt", triangle_state(triangle))
     write_json(f"{out}.json", {**lifespan, "points": points.tolist(), "train_loss": losses.tolist(),
-                               "recipe": section})
+                               "recipe": section.to_dict()})
     if checkpoint is not None:
         checkpoint.remove()
     log.info("triangle %s: bar [%.4g, %.4g], %.1fs", name, *lifespan["bar"], seconds)

@@ -1,0 +1,176 @@
+"""The run spec: what one workflow job computes, parsed once from JSON into frozen dataclasses.
+
+The workflow hands every job a JSON object (``lossbarcode.config.job_spec``: an experiment's model,
+data and the recipe of the job's own stage). ``RunSpec.parse`` turns it into the classes below,
+which hold every default in one place; jobs read attributes, never dict keys. A key that no class
+knows is an error naming it (the config schema rejects it earlier; this guards hand-made specs).
+Recipes count epochs here; ``Stage.recipe`` turns them into the training loop's steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+#: Points of a curve's profile and rounds of its local zoom (paper 002's evaluation: 61 values of t).
+PROFILE_POINTS = 61
+PROFILE_REFINE = 3
+#: Samples per side of a triangle's interior rings (paper 004 Alg. 2's discretisation).
+TRIANGLE_GRID = 30
+
+
+class SpecError(ValueError):
+    """A run spec that no job can run; the message names the key."""
+
+
+def _build(cls, values: dict, where: str):
+    """``cls(**values)`` with unknown and missing keys named, ``where`` saying whose keys they are."""
+    if not isinstance(values, dict):
+        raise SpecError(f"{where} must be an object of settings, got {values!r}")
+    known = {f.name: f for f in fields(cls)}
+    if unknown := sorted(set(values) - set(known)):
+        raise SpecError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    missing = [name for name, f in known.items() if name not in values
+               and f.default is MISSING and f.default_factory is MISSING]
+    if missing:
+        raise SpecError(f"{where}: missing key(s) {', '.join(missing)}")
+    return cls(**values)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stage:
+    """A training recipe as the config writes it: counted in epochs of the run's training data."""
+
+    optimizer: str
+    lr: float
+    epochs: int
+    batch_size: int
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    schedule_args: dict = field(default_factory=dict)
+    precision: str = "fp32"
+    #: Garipov et al.'s families (curves, triangles) decay the sampled point, not their parameters.
+    decays_sampled_points: ClassVar[bool] = False
+
+    def recipe(self, steps_per_epoch: int):
+        """The ``train.Recipe`` of this stage: epochs (and schedule arguments in epochs) as steps.
+        Where ``weight_decay`` applies to sampled points, the optimizer itself decays nothing."""
+        from .train import Recipe
+
+        args = dict(self.schedule_args)
+        if self.schedule == "cyclic":
+            args["period"] = max(2, round(float(args["period"]) * steps_per_epoch))
+        elif self.schedule == "step":
+            args["milestones"] = [m / self.epochs for m in args.get("milestones", [])]
+        elif self.schedule == "piecewise":
+            args["knots"] = [[e / self.epochs, f] for e, f in args["knots"]]
+        return Recipe(steps=self.epochs * steps_per_epoch, lr=self.lr, optimizer=self.optimizer,
+                      momentum=self.momentum, nesterov=self.nesterov,
+                      weight_decay=0.0 if self.decays_sampled_points else self.weight_decay,
+                      schedule=self.schedule, schedule_args=args)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Profile:
+    """How a curve is measured: ``points`` values of t (and more, see ``Curve.profile``), ``refine`` zooms."""
+
+    profile_points: int = PROFILE_POINTS
+    refine: int = PROFILE_REFINE
+
+
+@dataclass(frozen=True, kw_only=True)
+class CurveStage(Stage):
+    """A curve's recipe: its method and shape, and how its profile is measured."""
+
+    decays_sampled_points: ClassVar[bool] = True
+
+    method: str
+    bends: int
+    insert_every: int | None = None  # pointchain: epochs between insertions
+    l2: float = 0.0                  # pointchain: weight of the sum of the points' norms
+    points_per_step: int = 1         # bezier / polychain: values of t per step
+    profile_points: int = PROFILE_POINTS
+    refine: int = PROFILE_REFINE
+    test_profile: bool = False
+
+    @property
+    def profile(self) -> Profile:
+        return Profile(profile_points=self.profile_points, refine=self.refine)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TriangleStage(Stage):
+    """A triangle's recipe (paper 004 Alg. 1) and its sampling (Alg. 2)."""
+
+    decays_sampled_points: ClassVar[bool] = True
+
+    train_sides: bool = False
+    grid: int = TRIANGLE_GRID
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataSpec:
+    """Which part of the dataset, at which shape: ``shape`` (C, H, W) the model expects, ``train_size``."""
+
+    shape: tuple[int, ...] | None = None
+    train_size: int | None = None
+
+
+STAGE_CLASSES = {"minimum": Stage, "curve": CurveStage, "triangle": TriangleStage}
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSpec:
+    """One job's settings: the run (experiment, dataset, model) and the recipe of its stage.
+
+    ``device`` and ``checkpoint_every`` say how the job runs, not what it computes: the command line
+    sets them, and ``key()`` leaves them out.
+    """
+
+    experiment: str
+    run: str
+    dataset: str
+    model: str
+    model_args: dict = field(default_factory=dict)
+    data: DataSpec = field(default_factory=DataSpec)
+    minimum: Stage | None = None
+    curve: CurveStage | None = None
+    triangle: TriangleStage | None = None
+    curve_profile: Profile | None = None  # a triangle job: how its sides, the curves, were measured
+    device: str = "auto"
+    checkpoint_every: int = 0
+
+    @classmethod
+    def parse(cls, values: dict) -> RunSpec:
+        values = dict(values)
+        for stage, stage_class in STAGE_CLASSES.items():
+            if values.get(stage) is not None:
+                values[stage] = _build(stage_class, values[stage], f"run spec key {stage}")
+        data = _build(DataSpec, values.get("data", {}), "run spec key data")
+        values["data"] = DataSpec(shape=tuple(data.shape) if data.shape else None, train_size=data.train_size)
+        if values.get("curve_profile") is not None:
+            values["curve_profile"] = _build(Profile, values["curve_profile"], "run spec key curve_profile")
+        return _build(cls, values, "run spec")
+
+    def stage(self, name: str) -> Stage:
+        """The recipe of stage ``name``; a clear error when this job's spec has none."""
+        found = getattr(self, name, None) if name in STAGE_CLASSES else None
+        if found is None:
+            raise SpecError(f"the run spec of {self.experiment}/{self.run} has no {name!r} recipe")
+        return found
+
+    @property
+    def side_profile(self) -> Profile:
+        """How a triangle measures its sides: as their curves were measured."""
+        if self.curve_profile is not None:
+            return self.curve_profile
+        return self.curve.profile if self.curve is not None else Profile()
+
+    def key(self) -> dict[str, Any]:
+        """What determines the job's results (for checkpoint keys): everything but how it runs."""
+        return {k: v for k, v in asdict(self).items() if k not in ("device", "checkpoint_every")}
