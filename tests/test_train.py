@@ -279,3 +279,13 @@ def test_descend_decays_only_what_the_mask_marks():
         descend(FunctionLandscape(lambda p: (p**2).sum(-1), dim=2), torch.zeros(2), recipe)
     with pytest.raises(ValueError, match="couple the 2 starts"):
         descend(landscape, torch.stack([start, start]), Recipe(steps=1, lr=0.1, clip_grad_norm=1.0))
+
+
+def test_a_masked_recipe_needs_its_mask():
+    from lossbarcode.train import Optimizer
+
+    recipe = Recipe(steps=1, lr=0.1, weight_decay=0.1, decay_mask="skip_1d")
+    with pytest.raises(ValueError, match=r"pass decay_mask=\[DECAY_MASKS\['skip_1d'\]\(model\)\]"):
+        Optimizer([torch.zeros(3)], recipe)
+    with pytest.raises(ValueError, match="2 decay masks for 1 parameter tensors"):
+        Optimizer([torch.zeros(3)], recipe, [torch.ones(3), torch.ones(3)])

@@ -109,7 +109,8 @@ def _check_warmup_cosine(args: dict, steps: int) -> None:
     if not 0 <= float(args.get("warmup_fraction", 0.0)) < 1:
         raise ValueError(f"warmup_fraction must be in [0, 1), got {args['warmup_fraction']}")
     if not 0 <= warmup_steps(steps, args) < steps:
-        raise ValueError(f"the warmup must be shorter than the {steps} steps of the recipe, got {warmup_steps(steps, args)}")
+        raise ValueError(f"the warmup must be shorter than the {steps} steps of the recipe, "
+                         f"got {warmup_steps(steps, args)}")
     if not 0 <= float(args.get("floor", 0.0)) <= 1:
         raise ValueError(f"the cosine floor must be a factor in [0, 1], got {args['floor']}")
 
@@ -218,7 +219,8 @@ class Recipe:
         if not self.eps > 0:
             raise ValueError(f"eps must be positive, got {self.eps}")
         if self.clip_grad_norm is not None and not (self.clip_grad_norm > 0 and math.isfinite(self.clip_grad_norm)):
-            raise ValueError(f"clip_grad_norm must be positive and finite (or None: no clipping), got {self.clip_grad_norm}")
+            raise ValueError(f"clip_grad_norm must be positive and finite (or None: no clipping), "
+                             f"got {self.clip_grad_norm}")
         if self.decay_mask is not None and self.decay_mask not in DECAY_MASKS:
             raise ValueError(f"unknown decay_mask {self.decay_mask!r}; choose one of {tuple(DECAY_MASKS)} (or none)")
 
@@ -268,8 +270,9 @@ class Optimizer:
     def __init__(self, params: Sequence[Tensor], recipe: Recipe, decay_mask: Sequence[Tensor | None] | None = None):
         self.params, self.recipe = list(params), recipe
         if decay_mask is None and recipe.decay_mask is not None and recipe.weight_decay:
-            raise ValueError(f"the recipe decays only the coordinates its {recipe.decay_mask!r} rule marks: pass "
-                             f"decay_mask=[DECAY_MASKS[{recipe.decay_mask!r}](model)] for the model the parameters flatten")
+            raise ValueError(f"the recipe decays only the coordinates its {recipe.decay_mask!r} rule marks: "
+                             f"pass decay_mask=[DECAY_MASKS[{recipe.decay_mask!r}](model)] for the model "
+                             "whose parameters these are")
         masks = [None] * len(self.params) if decay_mask is None else list(decay_mask)
         if len(masks) != len(self.params):
             raise ValueError(f"{len(masks)} decay masks for {len(self.params)} parameter tensors")
@@ -338,7 +341,9 @@ class Optimizer:
             p.addcdiv_(m, denom, value=-step_size)
 
 
-def make_optimizer(params: Sequence[Tensor], recipe: Recipe, decay_mask: Sequence[Tensor | None] | None = None) -> Optimizer:
+def make_optimizer(
+    params: Sequence[Tensor], recipe: Recipe, decay_mask: Sequence[Tensor | None] | None = None
+) -> Optimizer:
     return Optimizer(params, recipe, decay_mask)
 
 
