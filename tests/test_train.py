@@ -117,3 +117,175 @@ def test_optimizer_updates_equal_torch_optim(fields):
         reference.step()
         for a, b in zip(ours, theirs):
             torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_warmup_cosine_schedule():
+    f = factors(Recipe(steps=10, lr=1.0, schedule="warmup_cosine", schedule_args={"warmup": 2, "floor": 0.1}))
+    assert f[:3] == [0.5, 1.0, 1.0] and f[9] == pytest.approx(0.1)
+    # half way through the cosine (step 2 + 3.5 of 7) the factor is half way between 1 and the floor
+    assert (f[5] + f[6]) / 2 == pytest.approx(0.55, abs=0.02) and f[5] > f[6]
+    assert all(a >= b for a, b in zip(f[1:], f[2:]))
+    by_fraction = Recipe(steps=10, lr=1.0, schedule="warmup_cosine", schedule_args={"warmup_fraction": 0.2, "floor": 0.1})
+    assert factors(by_fraction) == f
+    assert factors(Recipe(steps=5, lr=1.0, schedule="warmup_cosine", schedule_args={"warmup": 0}))[-1] == 0.0
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"schedule": "constant", "schedule_args": {"period": 3}}, r"constant schedule takes no schedule_args \['period'\]"),
+        ({"schedule": "cyclic", "schedule_args": {"period": 1}}, "period >= 2"),
+        ({"schedule": "warmup_cosine"}, "exactly one of"),
+        ({"schedule": "warmup_cosine", "schedule_args": {"warmup": 2, "warmup_fraction": 0.1}}, "exactly one of"),
+        ({"schedule": "warmup_cosine", "schedule_args": {"warmup": 10}}, "shorter than the 10 steps"),
+        ({"schedule": "warmup_cosine", "schedule_args": {"warmup": 1, "floor": 2}}, "floor"),
+        ({"betas": (0.9, 1.0)}, "betas"),
+        ({"eps": 0.0}, "eps"),
+        ({"clip_grad_norm": 0.0}, "clip_grad_norm"),
+        ({"decay_mask": "norms"}, "unknown decay_mask 'norms'"),
+    ],
+)
+def test_bad_recipe_options_are_rejected(fields, message):
+    with pytest.raises(ValueError, match=message):
+        Recipe(steps=10, lr=0.1, **fields)
+
+
+def test_budgets_in_epochs_and_iterations():
+    from lossbarcode import jobs
+    from lossbarcode.train import recipe_from_budget
+
+    # the same recipes as jobs.recipe_from: schedule arguments counted in epochs
+    for schedule, args in [("step", {"milestones": [5, 7.5], "gamma": 0.1}), ("cyclic", {"period": 2, "low": 0.5}),
+                           ("piecewise", {"knots": [[0, 1], [4, 1], [8, 0.002], [10, 0.002]]})]:
+        section = {"optimizer": "sgd", "lr": 0.1, "epochs": 10, "momentum": 0.9, "schedule": schedule, "schedule_args": args}
+        old = jobs.recipe_from(section, steps_per_epoch=20)
+        new = recipe_from_budget(20, **section)
+        assert new == old and factors(new) == factors(old)
+    # a budget in iterations counts its schedule in iterations: gpt.py-like, 5000 iterations, 100 of warmup
+    recipe = recipe_from_budget(123, iterations=5000, lr=3e-4, optimizer="adamw", schedule="warmup_cosine",
+                                schedule_args={"warmup": 100, "floor": 0.1})
+    assert recipe.steps == 5000 and recipe.schedule_args["warmup"] == 100 and recipe.lr_at(99) == recipe.lr
+    in_epochs = recipe_from_budget(50, epochs=100, lr=0.1, schedule="warmup_cosine", schedule_args={"warmup": 2.5})
+    assert in_epochs.steps == 5000 and in_epochs.schedule_args["warmup"] == 125
+    with pytest.raises(ValueError, match="either epochs or iterations"):
+        recipe_from_budget(10, epochs=1, iterations=10, lr=0.1)
+
+
+def run_against_torch(recipe, make_ours, make_theirs, ours_decay_mask=None, clip=None):
+    """Steps our Optimizer and torch.optim (+ clip_grad_norm_) on the same float64 objective."""
+    from lossbarcode.train import Optimizer
+
+    g = torch.Generator().manual_seed(0)
+    start = torch.randn(11, generator=g, dtype=torch.float64)
+    ours, theirs = make_ours(start), make_theirs(start)
+    cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[recipe.optimizer]
+    kw = ({"momentum": recipe.momentum, "nesterov": recipe.nesterov} if recipe.optimizer == "sgd"
+          else {"betas": recipe.betas, "eps": recipe.eps})
+    reference = cls(theirs["groups"], lr=recipe.lr, weight_decay=recipe.weight_decay, **kw)
+    optimizer = Optimizer(ours["params"], recipe, ours_decay_mask)
+    for step in range(recipe.steps):
+        target = torch.randn(11, generator=g, dtype=torch.float64)
+        for side in (ours, theirs):
+            for p in side["params"]:
+                p.grad = None
+            w = side["vector"]()
+            (((w - target) ** 2).sum() * (1 + step % 3) + 0.1 * w[:4].sin().sum() * w.sum()).backward()
+        if recipe.clip_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(theirs["params"], recipe.clip_grad_norm)
+        optimizer.step(recipe.lr_at(step))
+        for group in reference.param_groups:
+            group["lr"] = recipe.lr_at(step)
+        reference.step()
+        torch.testing.assert_close(ours["vector"](), theirs["vector"](), rtol=1e-12, atol=1e-12)
+
+
+def split_params(start):
+    params = [torch.nn.Parameter(start[:4].clone()), torch.nn.Parameter(start[4:].clone())]
+    return {"params": params, "groups": params, "vector": lambda: torch.cat(params)}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"optimizer": "adam", "betas": (0.8, 0.99), "eps": 1e-6},
+        {"optimizer": "adamw", "betas": (0.9, 0.95), "weight_decay": 0.1},
+        {"optimizer": "sgd", "momentum": 0.9, "clip_grad_norm": 0.5},
+        {"optimizer": "sgd", "clip_grad_norm": 1e3},
+        {"optimizer": "adamw", "weight_decay": 1e-2, "clip_grad_norm": 1.0},
+    ],
+)
+def test_recipe_options_equal_torch_optim(fields):
+    recipe = Recipe(steps=30, lr=0.05, schedule="warmup_cosine", schedule_args={"warmup": 5}, **fields)
+    run_against_torch(recipe, split_params, split_params)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"optimizer": "sgd", "momentum": 0.9, "nesterov": True, "weight_decay": 5e-2},
+        {"optimizer": "adam", "weight_decay": 1e-2},
+        {"optimizer": "adamw", "weight_decay": 0.1, "clip_grad_norm": 1.0},
+    ],
+)
+def test_masked_weight_decay_equals_torch_parameter_groups(fields):
+    """One flat vector with a mask updates as torch.optim's two groups, with and without decay."""
+    decayed = torch.tensor([1, 1, 0, 1, 0, 0, 1, 1, 1, 0, 1], dtype=torch.bool)
+    recipe = Recipe(steps=30, lr=0.05, schedule="garipov", decay_mask="skip_1d", **fields)
+
+    def flat(start):
+        theta = torch.nn.Parameter(start.clone())
+        return {"params": [theta], "vector": lambda: theta}
+
+    def groups(start):
+        on, off = torch.nn.Parameter(start[decayed].clone()), torch.nn.Parameter(start[~decayed].clone())
+
+        def vector():
+            w = torch.empty(11, dtype=torch.float64)
+            return w.masked_scatter(decayed, on).masked_scatter(~decayed, off)
+
+        return {"params": [on, off], "vector": vector,
+                "groups": [{"params": [on], "weight_decay": recipe.weight_decay}, {"params": [off], "weight_decay": 0.0}]}
+
+    run_against_torch(recipe, flat, groups, ours_decay_mask=[decayed.double()])
+
+
+def test_decay_mask_marks_weights_not_biases_or_norms_in_flat_order():
+    from lossbarcode.train import decay_mask_skip_1d
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2), torch.nn.Flatten(),
+                                torch.nn.Linear(2, 3), torch.nn.LayerNorm(3), torch.nn.Linear(3, 2, bias=False))
+    expected = torch.cat([torch.full((p.numel(),), 1.0 if "weight" in n and p.dim() > 1 else 0.0)
+                          for n, p in model.named_parameters()])
+    mask = decay_mask_skip_1d(model)
+    assert torch.equal(mask, expected) and len(mask) == len(torch.nn.utils.parameters_to_vector(model.parameters()))
+    assert mask.sum() == 18 + 6 + 6
+
+
+def test_descend_decays_only_what_the_mask_marks():
+    """Zero gradients: AdamW then only decays, weights by (1 - lr wd) per step, biases not at all."""
+    from lossbarcode.landscape import NetworkLandscape
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.LayerNorm(2))
+    landscape = NetworkLandscape(model, (torch.randn(8, 3), torch.zeros(8)), batch_size=4,
+                                 loss_fn=lambda out, y: 0.0 * out.sum())
+    start = landscape.flatten()
+    recipe = Recipe(steps=5, lr=0.1, optimizer="adamw", weight_decay=0.5, decay_mask="skip_1d")
+    theta = descend(landscape, start, recipe)
+    weights = torch.zeros_like(start, dtype=torch.bool)
+    weights[:6] = True
+    torch.testing.assert_close(theta[weights], start[weights] * 0.95**5)
+    assert torch.equal(theta[~weights], start[~weights])
+    with pytest.raises(ValueError, match="FunctionLandscape has no model"):
+        descend(FunctionLandscape(lambda p: (p**2).sum(-1), dim=2), torch.zeros(2), recipe)
+    with pytest.raises(ValueError, match="couple the 2 starts"):
+        descend(landscape, torch.stack([start, start]), Recipe(steps=1, lr=0.1, clip_grad_norm=1.0))
+
+
+def test_a_masked_recipe_needs_its_mask():
+    from lossbarcode.train import Optimizer
+
+    recipe = Recipe(steps=1, lr=0.1, weight_decay=0.1, decay_mask="skip_1d")
+    with pytest.raises(ValueError, match=r"pass decay_mask=\[DECAY_MASKS\['skip_1d'\]\(model\)\]"):
+        Optimizer([torch.zeros(3)], recipe)
+    with pytest.raises(ValueError, match="2 decay masks for 1 parameter tensors"):
+        Optimizer([torch.zeros(3)], recipe, [torch.ones(3), torch.ones(3)])

@@ -8,7 +8,7 @@ from torch import Tensor
 
 from .checkpoint import Checkpoint
 from .landscape import Landscape
-from .train import Recipe, optimize
+from .train import DECAY_MASKS, Recipe, make_optimizer, optimize
 
 
 def descend(
@@ -28,7 +28,9 @@ def descend(
 
     Either pass a ``Recipe`` or its fields as keywords (``steps``, ``lr``, ``optimizer``,
     ``momentum``, ``schedule`` ...); the default is 2000 steps of plain gradient descent at lr 1e-2.
-    A ``checkpoint`` saves the descent every few epochs and resumes a saved one.
+    A ``checkpoint`` saves the descent every few epochs and resumes a saved one. A recipe's
+    ``decay_mask`` rule is applied to the landscape's model (a network landscape's), and gradient
+    clipping needs a single start (a global norm over a stack would couple the starts).
     """
     if recipe is None:
         recipe = Recipe(**{"steps": 2000, "lr": 1e-2, **recipe_kw})
@@ -37,8 +39,17 @@ def descend(
     start, single = landscape.as_batch(torch.as_tensor(theta0))
     # One start stays a vector, so the landscape takes its single-point path.
     theta = torch.nn.Parameter((start[0] if single else start).clone())
+    if recipe.clip_grad_norm is not None and not single:
+        raise ValueError(f"clipping by the global gradient norm would couple the {len(start)} starts: "
+                         "descend them one at a time")
+    mask = None
+    if recipe.decay_mask is not None:
+        if not hasattr(landscape, "model"):
+            raise ValueError(f"the decay_mask rule {recipe.decay_mask!r} reads a network's parameters; "
+                             f"{type(landscape).__name__} has no model")
+        mask = [DECAY_MASKS[recipe.decay_mask](landscape.model)]
     optimize([theta], lambda step: landscape.loss(theta).sum(), recipe, steps_per_epoch=steps_per_epoch, what=what,
-             checkpoint=checkpoint)
+             optimizer=make_optimizer([theta], recipe, mask), checkpoint=checkpoint)
     return theta.detach()
 
 

@@ -1,7 +1,13 @@
 """The one optimisation loop, and the recipes that configure it.
 
 Minima, curves and triangles are all trained here: a list of tensors, an objective that returns
-the loss of step ``k``, and a ``Recipe`` (optimizer, learning rate, schedule, number of steps).
+the loss of step ``k``, and a ``Recipe`` (optimizer, learning rate, schedule, number of steps,
+gradient clipping, weight decay and which coordinates it spares).
+
+Schedules live in ``SCHEDULES``: one function and one entry each. A new schedule is a function
+``(step, steps, args) -> factor`` and a ``Schedule`` entry that names its arguments, checks their
+values and says how each converts from a budget counted in epochs or iterations to the recipe's
+steps (``recipe_from_budget``).
 """
 
 from __future__ import annotations
@@ -13,27 +19,167 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .checkpoint import Checkpoint
 
 log = logging.getLogger("lossbarcode")
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("constant", "garipov", "cyclic", "step", "piecewise")
 
 
+# ----- schedules: a factor of the learning rate at each step ---------------------------------
+def constant(step: int, steps: int, args: dict) -> float:
+    return 1.0
+
+
+def garipov(step: int, steps: int, args: dict) -> float:
+    """1 for p <= 0.5, linear to 0.01 at p = 0.9, then 0.01 (Garipov et al. 2018), p = step / steps."""
+    progress = step / steps
+    if progress <= 0.5:
+        return 1.0
+    if progress <= 0.9:
+        return 1.0 - 0.99 * (progress - 0.5) / 0.4
+    return 0.01
+
+
+def cyclic(step: int, steps: int, args: dict) -> float:
+    """Triangular cycles of ``period`` steps from ``low`` (default 0.1) up to 1 and back (Smith 2017)."""
+    period, low = int(args["period"]), float(args.get("low", 0.1))
+    phase = (step % period) / period
+    return low + (1.0 - low) * (1.0 - abs(2.0 * phase - 1.0))
+
+
+def step_decay(step: int, steps: int, args: dict) -> float:
+    """Times ``gamma`` (default 0.1) at each of the ``milestones`` (fractions of the steps)."""
+    passed = sum(step / steps >= m for m in args.get("milestones", ()))
+    return float(args.get("gamma", 0.1)) ** passed
+
+
+def piecewise(step: int, steps: int, args: dict) -> float:
+    """Linear interpolation between ``knots`` ``[[fraction of the steps, factor], ...]``, flat outside."""
+    progress = step / steps
+    knots = sorted(args["knots"])
+    xs, ys = [k[0] for k in knots], [k[1] for k in knots]
+    if progress <= xs[0]:
+        return ys[0]
+    for (x0, y0), (x1, y1) in zip(zip(xs, ys), zip(xs[1:], ys[1:])):
+        if progress <= x1:
+            return y0 + (y1 - y0) * (progress - x0) / (x1 - x0) if x1 > x0 else y1
+    return ys[-1]
+
+
+def warmup_cosine(step: int, steps: int, args: dict) -> float:
+    """Linear warmup to 1 over ``warmup`` steps (or ``warmup_fraction`` of the steps), then a half
+    cosine from 1 down to ``floor`` (default 0) at the last step.
+
+    Warmup step k has factor (k + 1) / warmup, so the first update already moves and the last
+    warmup step reaches 1 (as nanoGPT's schedule).
+    """
+    warm = warmup_steps(steps, args)
+    if step < warm:
+        return (step + 1) / warm
+    floor = float(args.get("floor", 0.0))
+    progress = (step - warm) / max(1, steps - 1 - warm)
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def warmup_steps(steps: int, args: dict) -> int:
+    if "warmup_fraction" in args:
+        return round(float(args["warmup_fraction"]) * steps)
+    return int(args["warmup"])
+
+
+def _check_cyclic(args: dict, steps: int) -> None:
+    if int(args["period"]) < 2:
+        raise ValueError("the cyclic schedule needs schedule_args.period >= 2 (steps per cycle)")
+    if not 0 < float(args.get("low", 0.1)) <= 1:
+        raise ValueError(f"the cyclic schedule's low factor must be in (0, 1], got {args['low']}")
+
+
+def _check_piecewise(args: dict, steps: int) -> None:
+    if not args["knots"] or any(len(k) != 2 for k in args["knots"]):
+        raise ValueError("the piecewise schedule needs schedule_args.knots: [[progress, factor], ...]")
+
+
+def _check_warmup_cosine(args: dict, steps: int) -> None:
+    if ("warmup" in args) == ("warmup_fraction" in args):
+        raise ValueError("the warmup_cosine schedule needs exactly one of schedule_args.warmup (steps) "
+                         "and schedule_args.warmup_fraction (of the steps)")
+    if not 0 <= float(args.get("warmup_fraction", 0.0)) < 1:
+        raise ValueError(f"warmup_fraction must be in [0, 1), got {args['warmup_fraction']}")
+    if not 0 <= warmup_steps(steps, args) < steps:
+        raise ValueError(f"the warmup must be shorter than the {steps} steps of the recipe, "
+                         f"got {warmup_steps(steps, args)}")
+    if not 0 <= float(args.get("floor", 0.0)) <= 1:
+        raise ValueError(f"the cosine floor must be a factor in [0, 1], got {args['floor']}")
+
+
+# How an argument given in budget units (epochs or iterations) becomes the recipe's: arguments of
+# ``steps`` kind count steps, ``fraction`` kinds are fractions of the whole budget.
+def _duration(value, steps_per_unit: int, units: float):
+    return round(float(value) * steps_per_unit)
+
+
+def _moments(values, steps_per_unit: int, units: float):
+    return [m / units for m in values]
+
+
+def _knot_moments(knots, steps_per_unit: int, units: float):
+    return [[m / units, f] for m, f in knots]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A schedule's entry: its factor function, its arguments and how a budget's units map to them.
+
+    ``required`` and ``optional`` name every argument it reads (any other is an error); ``check``
+    raises ``ValueError`` on bad values, given the recipe's steps; ``from_budget`` maps an argument
+    to the function converting it from budget units (absent: a plain factor, kept as is).
+    """
+
+    factor: Callable[[int, int, dict], float]
+    required: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+    check: Callable[[dict, int], None] | None = None
+    from_budget: dict[str, Callable] = field(default_factory=dict)
+
+
+SCHEDULES: dict[str, Schedule] = {
+    "constant": Schedule(constant),
+    "garipov": Schedule(garipov),
+    "cyclic": Schedule(cyclic, ("period",), ("low",), _check_cyclic, {"period": _duration}),
+    "step": Schedule(step_decay, (), ("milestones", "gamma"), None, {"milestones": _moments}),
+    "piecewise": Schedule(piecewise, ("knots",), (), _check_piecewise, {"knots": _knot_moments}),
+    "warmup_cosine": Schedule(warmup_cosine, (), ("warmup", "warmup_fraction", "floor"), _check_warmup_cosine,
+                              {"warmup": _duration}),
+}
+
+
+# ----- weight-decay masks: which coordinates of a flat parameter vector decay -----------------
+def decay_mask_skip_1d(model: nn.Module) -> Tensor:
+    """1 on the coordinates of parameters with two or more dimensions (weight matrices, convolution
+    kernels, embeddings), 0 on those with fewer (biases, norm layers' weights and biases): the
+    rule of nanoGPT and most transformer recipes. In the flat order of ``model.named_parameters()``,
+    which is the order of ``NetworkLandscape.flatten``; a float32 tensor on the CPU."""
+    return torch.cat([torch.full((p.numel(),), float(p.dim() >= 2)) for _, p in model.named_parameters()])
+
+
+DECAY_MASKS: dict[str, Callable[[nn.Module], Tensor]] = {"skip_1d": decay_mask_skip_1d}
+
+
+# ----- recipes -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Recipe:
     """How to optimise: ``steps`` updates of ``optimizer`` at ``lr`` times the schedule's factor.
 
-    Schedules (``schedule_args`` in brackets), as functions of progress p = step / steps:
-      constant;
-      garipov: 1 for p <= 0.5, linear to 0.01 at p = 0.9, then 0.01 (Garipov et al. 2018);
-      cyclic [period (steps), low (factor)]: triangular cycles between low and 1 (Smith 2017);
-      step [milestones (fractions of steps), gamma]: times gamma at each milestone;
-      piecewise [knots: [[p, factor], ...]]: linear interpolation between knots.
-    ``weight_decay`` is the optimizer's own (coupled for SGD/Adam, decoupled for AdamW).
+    ``schedule`` names an entry of ``SCHEDULES`` (its function's docstring says what its
+    ``schedule_args`` mean; the recipe counts them in steps and fractions of ``steps``).
+    ``weight_decay`` is the optimizer's own (coupled for SGD/Adam, decoupled for AdamW); with
+    ``decay_mask`` naming a rule of ``DECAY_MASKS``, only the coordinates that rule marks decay
+    (the optimizer is then given the mask, see ``Optimizer``). ``betas`` and ``eps`` are Adam's and
+    AdamW's. ``clip_grad_norm`` scales the gradients of all tensors together down to that global
+    2-norm before each update, as ``torch.nn.utils.clip_grad_norm_`` (None: no clipping).
     """
 
     steps: int
@@ -44,6 +190,10 @@ class Recipe:
     weight_decay: float = 0.0
     schedule: str = "constant"
     schedule_args: dict = field(default_factory=dict)
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    clip_grad_norm: float | None = None
+    decay_mask: str | None = None
 
     def __post_init__(self):
         if self.steps < 1:
@@ -53,56 +203,83 @@ class Recipe:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {OPTIMIZERS}")
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {SCHEDULES}")
-        if self.schedule == "cyclic" and int(self.schedule_args.get("period", 0)) < 2:
-            raise ValueError("the cyclic schedule needs schedule_args.period >= 2 (steps per cycle)")
-        if self.schedule == "piecewise" and not self.schedule_args.get("knots"):
-            raise ValueError("the piecewise schedule needs schedule_args.knots: [[progress, factor], ...]")
+            raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {tuple(SCHEDULES)}")
+        entry = SCHEDULES[self.schedule]
+        if missing := [a for a in entry.required if a not in self.schedule_args]:
+            raise ValueError(f"the {self.schedule} schedule needs schedule_args {missing}")
+        if unknown := sorted(set(self.schedule_args) - {*entry.required, *entry.optional}):
+            raise ValueError(f"the {self.schedule} schedule takes no schedule_args {unknown}; "
+                             f"it reads {[*entry.required, *entry.optional]}")
+        if entry.check is not None:
+            entry.check(self.schedule_args, self.steps)
+        # Configs give lists; a tuple keeps the recipe hashable and its dict stable.
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
+        if not self.eps > 0:
+            raise ValueError(f"eps must be positive, got {self.eps}")
+        if self.clip_grad_norm is not None and not (self.clip_grad_norm > 0 and math.isfinite(self.clip_grad_norm)):
+            raise ValueError(f"clip_grad_norm must be positive and finite (or None: no clipping), "
+                             f"got {self.clip_grad_norm}")
+        if self.decay_mask is not None and self.decay_mask not in DECAY_MASKS:
+            raise ValueError(f"unknown decay_mask {self.decay_mask!r}; choose one of {tuple(DECAY_MASKS)} (or none)")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def lr_at(self, step: int) -> float:
-        return self.lr * lr_factor(self.schedule, step / self.steps, step, self.schedule_args)
+        return self.lr * SCHEDULES[self.schedule].factor(step, self.steps, self.schedule_args)
 
 
-def lr_factor(schedule: str, progress: float, step: int, args: dict) -> float:
-    if schedule == "constant":
-        return 1.0
-    if schedule == "garipov":
-        if progress <= 0.5:
-            return 1.0
-        if progress <= 0.9:
-            return 1.0 - 0.99 * (progress - 0.5) / 0.4
-        return 0.01
-    if schedule == "cyclic":
-        period, low = int(args["period"]), float(args.get("low", 0.1))
-        phase = (step % period) / period
-        return low + (1.0 - low) * (1.0 - abs(2.0 * phase - 1.0))
-    if schedule == "step":
-        passed = sum(progress >= m for m in args.get("milestones", ()))
-        return float(args.get("gamma", 0.1)) ** passed
-    if schedule == "piecewise":
-        knots = sorted(args["knots"])
-        xs, ys = [k[0] for k in knots], [k[1] for k in knots]
-        if progress <= xs[0]:
-            return ys[0]
-        for (x0, y0), (x1, y1) in zip(zip(xs, ys), zip(xs[1:], ys[1:])):
-            if progress <= x1:
-                return y0 + (y1 - y0) * (progress - x0) / (x1 - x0) if x1 > x0 else y1
-        return ys[-1]
-    raise ValueError(f"unknown schedule {schedule!r}")
+def recipe_from_budget(
+    steps_per_epoch: int,
+    *,
+    epochs: int | None = None,
+    iterations: int | None = None,
+    schedule: str = "constant",
+    schedule_args: dict | None = None,
+    **fields,
+) -> Recipe:
+    """A ``Recipe`` from a budget of ``epochs`` or of ``iterations`` (exactly one; an iteration is
+    one step), with ``schedule_args`` counted in the budget's unit: each schedule's entry says which
+    arguments are durations (become steps) and which are moments (become fractions of the budget)."""
+    if (epochs is None) == (iterations is None):
+        raise ValueError(f"a budget is either epochs or iterations, got epochs={epochs}, iterations={iterations}")
+    units, steps_per_unit = (int(epochs), steps_per_epoch) if epochs is not None else (int(iterations), 1)
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; choose one of {tuple(SCHEDULES)}")
+    convert = SCHEDULES[schedule].from_budget
+    args = {k: convert[k](v, steps_per_unit, units) if k in convert else v for k, v in (schedule_args or {}).items()}
+    return Recipe(steps=units * steps_per_unit, schedule=schedule, schedule_args=args, **fields)
 
 
+# ----- the optimizer -----------------------------------------------------------------------
 class Optimizer:
-    """SGD (momentum, Nesterov, coupled weight decay), Adam and AdamW, with torch.optim's update rules.
+    """SGD (momentum, Nesterov, coupled weight decay), Adam and AdamW, with torch.optim's update
+    rules, global-norm gradient clipping as ``torch.nn.utils.clip_grad_norm_``, and weight decay
+    restricted to the coordinates a mask marks.
 
     Written out because constructing any torch.optim optimizer imports torch._dynamo, 1.7 s that
     would dominate the short jobs of the workflow; tests check every update against torch.optim.
+
+    ``decay_mask`` holds one 0/1 tensor per parameter tensor (or None: all of it decays), each
+    broadcastable to its tensor (a ``[dim]`` mask serves a ``[batch, dim]`` stack of starts);
+    a recipe with a ``decay_mask`` rule and weight decay must be given one.
     """
 
-    def __init__(self, params: Sequence[Tensor], recipe: Recipe, betas=(0.9, 0.999), eps: float = 1e-8):
-        self.params, self.recipe, self.betas, self.eps = list(params), recipe, betas, eps
+    def __init__(self, params: Sequence[Tensor], recipe: Recipe, decay_mask: Sequence[Tensor | None] | None = None):
+        self.params, self.recipe = list(params), recipe
+        if decay_mask is None and recipe.decay_mask is not None and recipe.weight_decay:
+            raise ValueError(f"the recipe decays only the coordinates its {recipe.decay_mask!r} rule marks: "
+                             f"pass decay_mask=[DECAY_MASKS[{recipe.decay_mask!r}](model)] for the model "
+                             "whose parameters these are")
+        masks = [None] * len(self.params) if decay_mask is None else list(decay_mask)
+        if len(masks) != len(self.params):
+            raise ValueError(f"{len(masks)} decay masks for {len(self.params)} parameter tensors")
+        # Stored as booleans: the updates select between torch.optim's decayed and plain values,
+        # so every coordinate is exactly what torch.optim computes for its parameter group.
+        self.decays = [None if m is None else torch.broadcast_to(m.to(p.device) != 0, p.shape) for p, m in
+                       zip(self.params, masks)]
         self.state: list[dict] = [{} for _ in self.params]
         self.steps = 0
 
@@ -119,39 +296,55 @@ class Optimizer:
         for p in self.params:
             p.grad = None
 
+    def clip_gradients(self, max_norm: float) -> None:
+        """Scales all gradients by min(1, max_norm / (total norm + 1e-6)), as clip_grad_norm_ does;
+        the factor stays a tensor, so the host never waits for the device."""
+        grads = [p.grad for p in self.params if p.grad is not None]
+        if grads:
+            total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+            scale = (max_norm / (total + 1e-6)).clamp(max=1.0)
+            for g in grads:
+                g.mul_(scale)
+
     @torch.no_grad()
     def step(self, lr: float) -> None:
         self.steps += 1
         r = self.recipe
-        for p, state in zip(self.params, self.state):
+        if r.clip_grad_norm is not None:
+            self.clip_gradients(r.clip_grad_norm)
+        for p, state, decays in zip(self.params, self.state, self.decays):
             if p.grad is None:
                 continue
             g = p.grad
+            if r.weight_decay and r.optimizer != "adamw":
+                decayed = g.add(p, alpha=r.weight_decay)
+                g = decayed if decays is None else torch.where(decays, decayed, g)
             if r.optimizer == "sgd":
-                if r.weight_decay:
-                    g = g.add(p, alpha=r.weight_decay)
                 if r.momentum:
                     buf = state.get("momentum")
                     state["momentum"] = buf = g.clone() if buf is None else buf.mul_(r.momentum).add_(g)
                     g = g.add(buf, alpha=r.momentum) if r.nesterov else buf
                 p.add_(g, alpha=-lr)
                 continue
-            if r.optimizer == "adamw":
-                p.mul_(1 - lr * r.weight_decay)
-            elif r.weight_decay:
-                g = g.add(p, alpha=r.weight_decay)
-            beta1, beta2 = self.betas
+            if r.optimizer == "adamw" and r.weight_decay:
+                if decays is None:
+                    p.mul_(1 - lr * r.weight_decay)
+                else:
+                    p.copy_(torch.where(decays, p * (1 - lr * r.weight_decay), p))
+            beta1, beta2 = r.betas
             m = state.setdefault("m", torch.zeros_like(p))
             v = state.setdefault("v", torch.zeros_like(p))
             m.lerp_(g, 1 - beta1)
             v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
             step_size = lr / (1 - beta1**self.steps)
-            denom = (v.sqrt() / math.sqrt(1 - beta2**self.steps)).add_(self.eps)
+            denom = (v.sqrt() / math.sqrt(1 - beta2**self.steps)).add_(r.eps)
             p.addcdiv_(m, denom, value=-step_size)
 
 
-def make_optimizer(params: Sequence[Tensor], recipe: Recipe) -> Optimizer:
-    return Optimizer(params, recipe)
+def make_optimizer(
+    params: Sequence[Tensor], recipe: Recipe, decay_mask: Sequence[Tensor | None] | None = None
+) -> Optimizer:
+    return Optimizer(params, recipe, decay_mask)
 
 
 def optimize(
