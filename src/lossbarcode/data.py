@@ -332,6 +332,8 @@ def prepare_tokens(
     out = Path(out)
     if out.exists():
         return out
+    if tokenizer != "char" and vocab_size is not None:
+        raise ValueError(f"vocab_size caps a character vocabulary; the tokenizer {tokenizer!r} brings its own")
     files = [data_files] if isinstance(data_files, str) else list(data_files)
     documents, source = _documents(path, config, files, split, field, out.parent / "huggingface")
     if tokenizer == "char":
