@@ -128,7 +128,8 @@ class NetworkLandscape(Landscape):
     a curve.
 
     ``vmap_samples`` bounds the work of one vmapped pass (points times the task's units: samples,
-    or tokens), and with it the GPU memory that activations take.
+    or tokens), and with it the GPU memory that activations take. ``eval_batch_size`` counts rows
+    (samples, or windows) per measurement pass.
 
     ``precision`` of the training objective on a GPU: ``fp32``; ``tf32`` (TensorFloat-32 matrix
     products); ``bf16`` (autocast to bfloat16, with TF32 for what stays in float32). Measurements
