@@ -1,26 +1,38 @@
-"""Datasets as tensor files: materialised once by ``prepare``, read by every job with ``load``.
+"""Datasets as tensor files: materialised once by ``prepare``, read by every job with ``load`` (images)
+or ``load_tokens`` (token streams).
 
-``prepare(name, root)`` writes ``{root}/{name}.pt``: uint8 images ``[N, C, H, W]``, int64 labels
-and a little metadata. Real datasets come through torchvision, which downloads the original
+``prepare(name, root)`` writes ``{root}/{name}.pt`` for a dataset of the registry, by its kind.
+
+Images: uint8 images ``[N, C, H, W]``, int64 labels and a little metadata. Real datasets come through torchvision, which downloads the original
 archives into ``{root}/torchvision`` and verifies their MD5 checksums; archives already there are
 used without any network access. The stand-ins ship inside installed packages and need none.
 ``load`` turns the file into float32 tensors on the compute device, so training slices tensors
 instead of running a per-sample loader.
+
+Token streams (``prepare_tokens``, also for text that is no registry entry, such as a user's own
+files): text read once through Hugging Face ``datasets`` (a Hub id, or local files through its
+``text`` and ``json`` loaders), tokenised (characters, or a ``transformers`` tokenizer), split 90/10
+into training and validation streams as karpathy's gpt.py does, and stored as compact token ids with
+their vocabulary, counts and source, in the spirit of nanoGPT's ``prepare.py``. ``load_tokens`` gives
+``TokenWindows`` of a ``block_size`` for a landscape.
 """
 
 from __future__ import annotations
 
 import socket
+from collections import Counter
 from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .datasets import DATASETS, DatasetInfo
+from .datasets import DATASETS, ImageDataset, TokenDataset
 from .io import read_torch, save_torch, unusable
+from .sampling import TokenWindows
 
 SEED = 0
 # torchvision opens URLs without a timeout: a mirror that accepts a connection and never answers
@@ -55,7 +67,7 @@ class Data:
         return self.x_test, self.y_test
 
 
-def _info(name: str) -> DatasetInfo:
+def _info(name: str) -> ImageDataset | TokenDataset:
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
     return DATASETS[name]
@@ -65,13 +77,18 @@ def _info(name: str) -> DatasetInfo:
 def prepare(name: str, root: str | Path, *, mirror: str | None = None) -> Path:
     """Writes ``{root}/{name}.pt`` once and returns its path (at once if it exists).
 
-    ``mirror``: base URL serving the original archive files under their own names, in place of
-    torchvision's download location. Raises ``DataUnavailable`` when a real dataset cannot be had.
+    ``mirror`` (images): base URL serving the original archive files under their own names, in
+    place of torchvision's download location. Raises ``DataUnavailable`` when a real dataset cannot
+    be had.
     """
     meta = _info(name)
     path = Path(root) / f"{name}.pt"
     if path.exists():
         return path
+    if meta.kind == "tokens":
+        return prepare_tokens(path, meta.path, config=meta.config, data_files=meta.data_files, split=meta.split,
+                              field=meta.field, tokenizer=meta.tokenizer, vocab_size=meta.vocab_size,
+                              title=meta.title)
     if meta.standin:
         (x_train, y_train, x_test, y_test), source = _STANDINS[name]()
     else:
@@ -143,7 +160,7 @@ def _archives(cls: type, folder: Path) -> list[tuple[list[str], Path, str]]:
     return [([url], folder / file, md5) for url, file, md5 in (cls.split_list[s] for s in ("train", "test"))]
 
 
-def _download(meta: DatasetInfo, folder: Path, mirror: str | None):
+def _download(meta: ImageDataset, folder: Path, mirror: str | None):
     import torchvision
     import torchvision.datasets as tvd
 
@@ -176,7 +193,7 @@ def _tensors(dataset) -> tuple[Tensor, Tensor]:
     return x.contiguous(), y.to(torch.int64)
 
 
-def _explain(meta: DatasetInfo, cls: type, folder: Path, error: BaseException) -> str:
+def _explain(meta: ImageDataset, cls: type, folder: Path, error: BaseException) -> str:
     from torchvision.datasets.utils import calculate_md5
 
     tried = [url for urls, _, _ in _archives(cls, folder) for url in urls]
@@ -216,6 +233,8 @@ def load(
     real data: a seeded random subset).
     """
     blob = read_torch(path, rule="prepare_data")
+    if isinstance(blob, dict) and blob.get("kind") == "tokens":
+        raise ValueError(f"{path} holds a token stream, not images; read it with load_tokens")
     if not isinstance(blob, dict) or not {"name", "x_train", "y_train", "x_test", "y_test"} <= blob.keys():
         raise unusable(path, "not a dataset file written by lossbarcode prepare-data", "prepare_data")
     meta = _info(blob["name"])
@@ -258,3 +277,140 @@ def _reshape(x: Tensor, shape: tuple[int, int, int]) -> Tensor:
         # Bilinear weights are convex, but rounding can step a hair outside [0, 1].
         x = x.clamp_(0, 1)
     return x.expand(-1, channels, -1, -1).contiguous()
+
+
+# ----- token streams ---------------------------------------------------------------------------
+#: The symbol that stands for every character a capped vocabulary leaves out.
+UNKNOWN = "\ufffd"
+#: gpt.py: the first 90% of the tokens train, the last 10% validate.
+TRAIN_FRACTION = 0.9
+
+
+@dataclass
+class TokenData:
+    """A tokenised text in memory: training and validation token streams (int32, on one device) and
+    what turns ids back into text: ``vocab`` (the characters by id, for the ``char`` tokenizer) or
+    the ``tokenizer``'s name."""
+
+    train_tokens: Tensor
+    val_tokens: Tensor
+    block_size: int
+    vocab_size: int
+    vocab: list[str] | None
+    tokenizer: str
+    title: str
+
+    def train(self) -> TokenWindows:
+        return TokenWindows(self.train_tokens, self.block_size, name="training")
+
+    def test(self) -> TokenWindows:
+        return TokenWindows(self.val_tokens, self.block_size, name="validation")
+
+
+def prepare_tokens(
+    out: str | Path,
+    path: str,
+    *,
+    config: str | None = None,
+    data_files: str | list[str] | tuple[str, ...] = (),
+    split: str = "train",
+    field: str = "text",
+    tokenizer: str = "char",
+    vocab_size: int | None = None,
+    title: str | None = None,
+) -> Path:
+    """Writes the token file ``out`` once and returns its path (at once if it exists).
+
+    The text is ``datasets.load_dataset(path, config, data_files=data_files, split=split)[field]``:
+    ``path`` a Hub id (or a local folder laid out like a Hub dataset), or ``"text"`` / ``"json"`` with
+    local ``data_files`` (the ``text`` loader reads each file as one document). Documents are joined
+    by a newline (characters) or the tokenizer's end-of-text token. ``tokenizer``: ``"char"`` (the
+    text's characters, sorted, as gpt.py; with ``vocab_size``, the ``vocab_size - 1`` most frequent
+    and ``UNKNOWN`` for the rest) or the name of a ``transformers`` tokenizer. Downloads and the
+    ``datasets`` cache go to ``{out's folder}/huggingface``.
+    """
+    out = Path(out)
+    if out.exists():
+        return out
+    if tokenizer != "char" and vocab_size is not None:
+        raise ValueError(f"vocab_size caps a character vocabulary; the tokenizer {tokenizer!r} brings its own")
+    files = [data_files] if isinstance(data_files, str) else list(data_files)
+    documents, source = _documents(path, config, files, split, field, out.parent / "huggingface")
+    if tokenizer == "char":
+        ids, vocab, unknown = _characters(documents, vocab_size)
+        vocab_size, described = len(vocab), f"characters ({len(vocab)}{', capped' if unknown is not None else ''})"
+    else:
+        (ids, vocab_size), vocab, unknown = _tokenizer_ids(documents, tokenizer), None, None
+        described = f"transformers tokenizer {tokenizer}"
+    cut = int(TRAIN_FRACTION * len(ids))
+    compact = torch.uint16 if vocab_size <= 2**16 else torch.int32
+    counts = {"documents": len(documents), "tokens": len(ids), "train": cut, "validation": len(ids) - cut,
+              "unknown": int((ids == unknown).sum()) if unknown is not None else 0}
+    return save_torch(out, {
+        "kind": "tokens", "name": out.stem, "title": title or out.stem, "source": f"{source}; tokenised by {described}",
+        "tokenizer": tokenizer, "vocab": vocab, "vocab_size": vocab_size, "counts": counts,
+        "train": ids[:cut].to(compact), "validation": ids[cut:].to(compact),
+    })
+
+
+def _documents(path, config, files, split, field, cache: Path) -> tuple[list[str], str]:
+    """The ``field`` of every row of the dataset, and where it came from."""
+    import datasets
+
+    # The text loader's default is a row per line; a file is one document here.
+    options = {"sample_by": "document"} if path == "text" else {}
+    try:
+        rows = datasets.load_dataset(path, config, data_files=files or None, split=split, cache_dir=str(cache),
+                                     **options)
+    except OSError as error:  # missing files, unreachable or gated Hub repositories
+        raise DataUnavailable(
+            f"could not read the text of {path!r}{f' ({config})' if config else ''}: {type(error).__name__}: {error}\n"
+            "To prepare it without network access, give its files locally: path 'text' or 'json' with data_files, "
+            "or a folder laid out as the Hub repository."
+        ) from error
+    if field not in rows.column_names:
+        raise ValueError(f"{path!r} has no column {field!r}; its columns are {rows.column_names}")
+    where = f"{path!r}" + (f" {config!r}" if config else "") + (f" files {files}" if files else "")
+    return list(rows[field]), f"datasets {datasets.__version__} load_dataset({where}, split={split!r})[{field!r}]"
+
+
+def _characters(documents: list[str], vocab_size: int | None) -> tuple[Tensor, list[str], int | None]:
+    """Character ids of the documents joined by newlines, the vocabulary, and the unknown id (None
+    when every character has its own)."""
+    text = "\n".join(documents)
+    counts = Counter(text)
+    vocab = sorted(counts)
+    unknown = None
+    if vocab_size is not None and len(vocab) > vocab_size:
+        if vocab_size < 2:
+            raise ValueError(f"vocab_size={vocab_size}: a capped vocabulary needs one character and {UNKNOWN!r}")
+        frequent = sorted((c for c in counts if c != UNKNOWN), key=lambda c: (-counts[c], c))[: vocab_size - 1]
+        vocab, unknown = [*sorted(frequent), UNKNOWN], vocab_size - 1
+    # Code points index a lookup table: one vectorised pass, where a dict per character is slow on
+    # corpora of hundreds of millions of characters.
+    points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    table = np.full(max(map(ord, counts)) + 1, -1 if unknown is None else unknown, dtype=np.int64)
+    table[[ord(c) for c in vocab if c in counts]] = [i for i, c in enumerate(vocab) if c in counts]
+    return torch.from_numpy(table[points]), vocab, unknown
+
+
+def _tokenizer_ids(documents: list[str], name: str) -> tuple[Tensor, int]:
+    """Token ids of the documents by the ``transformers`` tokenizer ``name``, joined by its
+    end-of-text token where it has one (as nanoGPT's OpenWebText preparation), and its vocabulary size."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(name)
+    between = [] if tokenizer.eos_token_id is None else [tokenizer.eos_token_id]
+    ids: list[int] = []
+    for k, encoded in enumerate(tokenizer(documents, add_special_tokens=False)["input_ids"]):
+        ids += (between if k else []) + encoded
+    return torch.tensor(ids, dtype=torch.int64), len(tokenizer)
+
+
+def load_tokens(path: str | Path, *, block_size: int, device: str | torch.device = "cpu") -> TokenData:
+    """Reads a token file as int32 streams on ``device``, to be cut into windows of ``block_size``."""
+    blob = read_torch(path, rule="prepare_data")
+    if not isinstance(blob, dict) or blob.get("kind") != "tokens":
+        raise unusable(path, "not a token file written by lossbarcode (prepare_tokens or prepare-data)", "prepare_data")
+    train, val = (blob[k].to(torch.int32).to(device) for k in ("train", "validation"))
+    return TokenData(train, val, int(block_size), blob["vocab_size"], blob["vocab"], blob["tokenizer"], blob["title"])

@@ -5,7 +5,8 @@ Everything else in the library (minima search, curves, triangles) sees only this
 - ``dim``: the number of parameters;
 - ``loss(theta)``: the training objective, differentiable; for a network a stochastic minibatch loss
   (each call draws the next minibatch), for an analytic function the function itself;
-- ``evaluate(theta)``: the measured loss, without gradients; for a network the full-data loss.
+- ``evaluate(theta)``: the measured loss, without gradients; for a network the loss on its fixed
+  measurement set (by default all of its training data).
 
 ``theta`` is a ``[dim]`` vector (result: a scalar) or a ``[batch, dim]`` stack of vectors (result:
 ``[batch]``), so that many points of a curve or a triangle are evaluated in one call.
@@ -16,12 +17,14 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-import math
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from . import tasks
+from .sampling import Samples, TokenWindows, as_rows, measurement_index
+from .tasks import Task
 
 log = logging.getLogger("lossbarcode")
 
@@ -102,17 +105,31 @@ def allow_tf32(allowed: bool) -> None:
 class NetworkLandscape(Landscape):
     """The loss of ``model`` on a dataset, as a function of its flat parameter vector.
 
+    What is measured is a ``task`` (``lossbarcode.tasks``: ``"classification"``, per sample, or
+    ``"causal_lm"``, per token); the data are ``Samples`` (an ``(inputs, targets)`` pair of tensors)
+    or ``TokenWindows`` (a token stream), see ``lossbarcode.sampling``. Every loss is a mean over the
+    task's units.
+
     The model is evaluated with ``torch.func.functional_call``, and a batch of parameter vectors
     with ``torch.func.vmap`` (default on CUDA devices): one pass over the data serves every point. Data are tensors that
-    live on the compute device; minibatches are index slices of a seeded permutation, so no
-    per-sample loader runs in the hot loop.
+    live on the compute device; minibatches are index slices of a seeded permutation (samples) or
+    windows at seeded random offsets (tokens), so no per-sample loader runs in the hot loop.
+
+    Measurement (``metrics``, ``evaluate``) runs on a fixed set of rows per split: all of them by
+    default, or ``measure_train`` / ``measure_test`` rows (samples, or windows of ``block_size``
+    tokens) drawn by ``measure_seed``. The set is fixed when the landscape is built, so every point
+    of a run is measured on the same data, and two landscapes with the same sizes and
+    ``measure_seed`` measure the same value at the same point. ``measure_seed`` is not ``seed``
+    (the minibatch stream's), which differs between the jobs of one run.
 
     BatchNorm: training uses batch statistics (as in training mode); before a point is measured,
-    its BN statistics are re-estimated exactly over the whole training set (see
-    ``recalibrate_bn``), because running statistics mean nothing at a point of a curve.
+    its BN statistics are re-estimated exactly over the training measurement set (all training
+    rows by default; see ``recalibrate_bn``), because running statistics mean nothing at a point of
+    a curve.
 
-    ``vmap_samples`` bounds the work of one vmapped pass (points times data samples), and with it
-    the GPU memory that activations take.
+    ``vmap_samples`` bounds the work of one vmapped pass (points times the task's units: samples,
+    or tokens), and with it the GPU memory that activations take. ``eval_batch_size`` counts rows
+    (samples, or windows) per measurement pass.
 
     ``precision`` of the training objective on a GPU: ``fp32``; ``tf32`` (TensorFloat-32 matrix
     products); ``bf16`` (autocast to bfloat16, with TF32 for what stays in float32). Measurements
@@ -123,22 +140,27 @@ class NetworkLandscape(Landscape):
     def __init__(
         self,
         model: nn.Module,
-        train: tuple[Tensor, Tensor],
-        test: tuple[Tensor, Tensor] | None = None,
+        train: tuple[Tensor, Tensor] | Samples | TokenWindows,
+        test: tuple[Tensor, Tensor] | Samples | TokenWindows | None = None,
         *,
+        task: str | Task = "classification",
         batch_size: int = 128,
         eval_batch_size: int = 2048,
-        loss_fn: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
         augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
         seed: int = 0,
         device: str | torch.device | None = None,
         vmap: bool | None = None,
         vmap_samples: int = 16384,
         precision: str = "fp32",
+        measure_train: int | None = None,
+        measure_test: int | None = None,
+        measure_seed: int = 0,
     ):
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; choose one of {PRECISIONS}")
-        self.device = torch.device(device) if device is not None else train[0].device
+        self.task = tasks.get(task)
+        train = as_rows(train, "training")
+        self.device = torch.device(device) if device is not None else train.device
         self.precision = precision if self.device.type == "cuda" else "fp32"
         if self.device.type == "cuda":
             allow_tf32(self.precision != "fp32")
@@ -156,26 +178,25 @@ class NetworkLandscape(Landscape):
         self.train_model = copy.deepcopy(self.model).train()
         torch.func.replace_all_batch_norm_modules_(self.train_model)
 
-        self.train = tuple(t.to(self.device) for t in train)
-        self.test = tuple(t.to(self.device) for t in test) if test is not None else None
-        if len(self.train[0]) != len(self.train[1]) or len(self.train[0]) == 0:
-            raise ValueError(
-                f"training inputs and targets must be non-empty and of equal length, got "
-                f"{len(self.train[0])} and {len(self.train[1])}"
-            )
-        for split, tensors in (("training", self.train), ("test", self.test or ())):
-            for role, tensor in zip(("inputs", "targets"), tensors):
-                if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-                    raise ValueError(f"the {split} {role} contain NaN or infinite values; every loss "
-                                     "measured on them would be NaN")
+        self.train = train.to(self.device)
+        self.test = as_rows(test, "test").to(self.device) if test is not None else None
+        self.measured = {"train": self._measurement_set(self.train, measure_train, measure_seed),
+                         "test": self._measurement_set(self.test, measure_test, measure_seed)}
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
-        self.loss_fn, self.augment = loss_fn, augment
+        self.augment = augment
         # vmap pays on a GPU (many small forward passes become one); on a CPU a loop is as fast
         # (benchmarks/batched_evaluation.py), so that is the default there.
         self.vmap = self.device.type == "cuda" if vmap is None else vmap
         self.vmap_samples = int(vmap_samples)
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
-        self._order, self._cursor = torch.empty(0, dtype=torch.long), 0
+        self.minibatches = self.train.minibatches(self.batch_size, self.generator)
+
+    @staticmethod
+    def _measurement_set(rows, size: int | None, seed: int):
+        if rows is None:
+            return None
+        index = measurement_index(len(rows), size, seed)
+        return rows if index is None else rows.subset(index)
 
     # ----- parameter vectors ---------------------------------------------------------------
     def flatten(self, model: nn.Module | None = None) -> Tensor:
@@ -202,26 +223,18 @@ class NetworkLandscape(Landscape):
 
     @property
     def steps_per_epoch(self) -> int:
-        return math.ceil(len(self.train[0]) / self.batch_size)
+        return self.minibatches.steps_per_epoch
 
     # ----- training objective --------------------------------------------------------------
     def data_state(self) -> dict:
-        """Where the minibatch stream stands (for checkpoints): its generator, order and cursor."""
-        return {"generator": self.generator.get_state(), "order": self._order.cpu(), "cursor": self._cursor}
+        """Where the minibatch stream stands (for checkpoints): its generator and position."""
+        return self.minibatches.state()
 
     def load_data_state(self, state: dict) -> None:
-        self.generator.set_state(state["generator"])
-        self._order, self._cursor = state["order"].to(self.device), int(state["cursor"])
+        self.minibatches.load_state(state)
 
     def next_batch(self) -> tuple[Tensor, Tensor]:
-        n = len(self.train[0])
-        if self._cursor >= len(self._order):
-            # Drawn on the CPU (the same order on every device), moved once per epoch: a copy per
-            # step would make the host wait for the GPU at every step.
-            self._order, self._cursor = torch.randperm(n, generator=self.generator).to(self.device), 0
-        idx = self._order[self._cursor : self._cursor + self.batch_size]
-        self._cursor += self.batch_size
-        x, y = self.train[0][idx], self.train[1][idx]
+        x, y = self.minibatches.next()
         if self.augment is not None:
             x = self.augment(x, self.generator)
         return x, y
@@ -229,32 +242,33 @@ class NetworkLandscape(Landscape):
     def loss(self, theta: Tensor) -> Tensor:
         batch, single = self.as_batch(theta)
         x, y = self.next_batch()
+        units = self.task.units(y)
 
         def one(flat: Tensor) -> Tensor:
             bf16 = self.precision == "bf16"
             with torch.autocast("cuda", torch.bfloat16) if bf16 else contextlib.nullcontext():
-                out = torch.func.functional_call(self.train_model, self.unflatten(flat), (x,))
-            return self.loss_fn(out.float(), y)
+                logits = self.task.logits(self.train_model, self.unflatten(flat), x)
+            return self.task.loss_sum(logits, y) / units
 
         if single:
             return one(batch[0])
-        return self._map(one, batch, samples=len(x))
+        return self._map(one, batch, units=units)
 
-    def _map(self, fn, batch: Tensor, *shared, samples: int):
-        """``fn`` over the rows of ``batch`` (with ``shared`` arguments, ``samples`` data points per
-        row): vmapped, or looped for a model that vmap cannot trace (then ``vmap`` is switched off for
+    def _map(self, fn, batch: Tensor, *shared, units: int):
+        """``fn`` over the rows of ``batch`` (with ``shared`` arguments, ``units`` of the task's data
+        units per row): vmapped, or looped for a model that vmap cannot trace (then ``vmap`` is switched off for
         good, with a log line). A vmapped pass holds the activations of all its rows at once, so rows
-        go ``vmap_samples // samples`` at a time, and half as many after running out of memory. A
+        go ``vmap_samples // units`` at a time, and half as many after running out of memory. A
         single row skips vmap, whose batching costs more than it saves there."""
         while self.vmap and len(batch) > 1:
-            chunk = max(1, self.vmap_samples // samples)
+            chunk = max(1, self.vmap_samples // units)
             try:
                 return torch.func.vmap(fn, in_dims=(0, *[None] * len(shared)), randomness="different",
                                        chunk_size=chunk)(batch, *shared)
             except torch.OutOfMemoryError:
                 if chunk == 1:
                     raise
-                self.vmap_samples = (chunk // 2) * samples
+                self.vmap_samples = (chunk // 2) * units
                 torch.cuda.empty_cache()
                 log.warning("out of GPU memory with %d points per pass; now %d", chunk, chunk // 2)
             except (RuntimeError, NotImplementedError) as error:
@@ -268,12 +282,14 @@ class NetworkLandscape(Landscape):
     # ----- measurement ---------------------------------------------------------------------
     @torch.no_grad()
     def recalibrate_bn(self, flat: Tensor) -> dict[str, Tensor]:
-        """Exact BN statistics at ``flat``: one training-mode pass over the un-augmented data.
+        """Exact BN statistics at ``flat``: one pass over the un-augmented training measurement set
+        (all training rows unless ``measure_train`` is given), BN layers in training mode and
+        everything else (dropout) in evaluation mode.
 
-        Each BN layer gets the mean and the unbiased variance of its inputs over the whole
-        training set, per channel: each batch's mean and variance are merged exactly (Chan et
-        al.'s pairwise update, in float64), where a running average of per-batch variances would
-        miss the spread between batch means.
+        Each BN layer gets the mean and the unbiased variance of its inputs over those rows, per
+        channel: each batch's mean and variance are merged exactly (Chan et al.'s pairwise update,
+        in float64), where a running average of per-batch variances would miss the spread between
+        batch means.
         """
         stats: dict[str, tuple] = {name: (0, 0.0, 0.0) for name in self.bn_layers}
         handles = []
@@ -293,12 +309,15 @@ class NetworkLandscape(Landscape):
             handles.append(module.register_forward_pre_hook(hook))
         params = self.unflatten(flat)
         buffers = {n: b.clone() for n, b in self.model.named_buffers()}
-        self.model.train()
+        # Only the BN layers train: dropout active here would change the statistics it measures.
+        for module in self.bn_layers.values():
+            module.train()
         try:
-            for x, _ in self._batches(self.train):
-                torch.func.functional_call(self.model, {**params, **buffers}, (x,))
+            for x, _ in self.measured["train"].batches(self.eval_batch_size):
+                self.task.logits(self.model, {**params, **buffers}, x)
         finally:
-            self.model.eval()
+            for module in self.bn_layers.values():
+                module.eval()
             for h in handles:
                 h.remove()
         for name, (count, mean, m2) in stats.items():
@@ -306,13 +325,10 @@ class NetworkLandscape(Landscape):
             buffers[f"{name}.running_var"] = (m2 / max(count - 1, 1)).to(self.dtype)
         return buffers
 
-    def _batches(self, data: tuple[Tensor, Tensor]):
-        x, y = data
-        for i in range(0, len(x), self.eval_batch_size):
-            yield x[i : i + self.eval_batch_size], y[i : i + self.eval_batch_size]
-
-    def metrics(self, theta: Tensor, split: str = "train") -> dict[str, Tensor]:
-        """Full-data mean loss and accuracy at each point, ``{"loss": [b], "accuracy": [b]}``."""
+    def metrics(self, theta: Tensor, split: str = "train") -> dict:
+        """Mean loss and accuracy over the measurement set of ``split`` at each point:
+        ``{"loss": [b], "accuracy": [b], "unit": the task's unit ("sample", "token"), "count": how
+        many units the means are over}``."""
         with torch.no_grad(), self._exact():
             return self._metrics(theta, split)
 
@@ -328,44 +344,51 @@ class NetworkLandscape(Landscape):
         finally:
             allow_tf32(True)
 
-    def _metrics(self, theta: Tensor, split: str) -> dict[str, Tensor]:
+    def _metrics(self, theta: Tensor, split: str) -> dict:
         if split not in ("train", "test"):
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-        data = self.train if split == "train" else self.test
+        data = self.measured[split]
         if data is None:
             raise ValueError("this landscape was built without test data")
         batch, single = self.as_batch(theta)
         if self.bn_layers:
-            rows = [self._metrics_at(flat, data, self.recalibrate_bn(flat)) for flat in batch]
-            loss, acc = (torch.stack(col) for col in zip(*rows))
+            rows = [self._sums_at(flat, data, self.recalibrate_bn(flat)) for flat in batch]
+            total, correct = (torch.stack([row[i] for row in rows]) for i in (0, 1))
+            count = rows[0][2]
         else:
-            loss, acc = self._metrics_batched(batch, data)
-        return {"loss": loss[0] if single else loss, "accuracy": acc[0] if single else acc}
+            total, correct, count = self._sums_batched(batch, data)
+        loss, acc = (total / count).to(self.dtype), (correct / count).to(self.dtype)
+        return {"loss": loss[0] if single else loss, "accuracy": acc[0] if single else acc,
+                "unit": self.task.unit, "count": count}
 
     def evaluate(self, theta: Tensor) -> Tensor:
         return self.metrics(theta)["loss"]
 
-    def _metrics_at(self, flat, data, buffers) -> tuple[Tensor, Tensor]:
+    def _sums_at(self, flat, data, buffers) -> tuple[Tensor, Tensor, int]:
+        """Summed loss (float64), correct predictions and units over ``data`` at one point."""
         params = {**self.unflatten(flat), **buffers}
-        total, correct = torch.zeros((), dtype=torch.float64, device=self.device), 0
-        for x, y in self._batches(data):
-            out = torch.func.functional_call(self.model, params, (x,))
-            total += self.loss_fn(out, y, reduction="sum").double()
-            correct += (out.argmax(-1) == y).sum()
-        n = len(data[0])
-        return (total / n).to(self.dtype), torch.as_tensor(correct / n, dtype=self.dtype)
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        correct = torch.zeros((), dtype=torch.float64, device=self.device)
+        count = 0
+        for x, y in data.batches(self.eval_batch_size):
+            logits = self.task.logits(self.model, params, x)
+            total += self.task.loss_sum(logits, y).double()
+            correct += self.task.hits(logits, y).double()
+            count += self.task.units(y)
+        return total, correct, count
 
-    def _metrics_batched(self, batch, data) -> tuple[Tensor, Tensor]:
+    def _sums_batched(self, batch, data) -> tuple[Tensor, Tensor, int]:
         def one(flat, x, y):
-            out = torch.func.functional_call(self.model, self.unflatten(flat), (x,))
-            loss = self.loss_fn(out, y, reduction="sum")
-            return loss, (out.argmax(-1) == y).sum()
+            logits = self.task.logits(self.model, self.unflatten(flat), x)
+            return self.task.loss_sum(logits, y), self.task.hits(logits, y)
 
         total = torch.zeros(len(batch), dtype=torch.float64, device=self.device)
         correct = torch.zeros(len(batch), dtype=torch.float64, device=self.device)
-        for x, y in self._batches(data):
-            loss, hits = self._map(one, batch, x, y, samples=len(x))
+        count = 0
+        for x, y in data.batches(self.eval_batch_size):
+            units = self.task.units(y)
+            loss, hits = self._map(one, batch, x, y, units=units)
             total += loss.double()
             correct += hits.double()
-        n = len(data[0])
-        return (total / n).to(self.dtype), (correct / n).to(self.dtype)
+            count += units
+        return total, correct, count
