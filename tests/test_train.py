@@ -151,16 +151,9 @@ def test_bad_recipe_options_are_rejected(fields, message):
 
 
 def test_budgets_in_epochs_and_iterations():
-    from lossbarcode import jobs
     from lossbarcode.train import recipe_from_budget
 
-    # the same recipes as jobs.recipe_from: schedule arguments counted in epochs
-    for schedule, args in [("step", {"milestones": [5, 7.5], "gamma": 0.1}), ("cyclic", {"period": 2, "low": 0.5}),
-                           ("piecewise", {"knots": [[0, 1], [4, 1], [8, 0.002], [10, 0.002]]})]:
-        section = {"optimizer": "sgd", "lr": 0.1, "epochs": 10, "momentum": 0.9, "schedule": schedule, "schedule_args": args}
-        old = jobs.recipe_from(section, steps_per_epoch=20)
-        new = recipe_from_budget(20, **section)
-        assert new == old and factors(new) == factors(old)
+    # schedule arguments in epochs: tests/test_spec.py::test_recipes_count_epochs
     # a budget in iterations counts its schedule in iterations: gpt.py-like, 5000 iterations, 100 of warmup
     recipe = recipe_from_budget(123, iterations=5000, lr=3e-4, optimizer="adamw", schedule="warmup_cosine",
                                 schedule_args={"warmup": 100, "floor": 0.1})
@@ -264,10 +257,15 @@ def test_decay_mask_marks_weights_not_biases_or_norms_in_flat_order():
 def test_descend_decays_only_what_the_mask_marks():
     """Zero gradients: AdamW then only decays, weights by (1 - lr wd) per step, biases not at all."""
     from lossbarcode.landscape import NetworkLandscape
+    from lossbarcode.tasks import Task
+
+    class Flat(Task):
+        def loss_sum(self, logits, targets):
+            return 0.0 * logits.sum()
 
     model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.LayerNorm(2))
-    landscape = NetworkLandscape(model, (torch.randn(8, 3), torch.zeros(8)), batch_size=4,
-                                 loss_fn=lambda out, y: 0.0 * out.sum())
+    landscape = NetworkLandscape(model, (torch.randn(8, 3), torch.zeros(8, dtype=torch.long)), batch_size=4,
+                                 task=Flat("flat", "sample", 1))
     start = landscape.flatten()
     recipe = Recipe(steps=5, lr=0.1, optimizer="adamw", weight_decay=0.5, decay_mask="skip_1d")
     theta = descend(landscape, start, recipe)

@@ -82,6 +82,23 @@ def test_schema_knows_every_toy_experiment():
     assert schema["properties"]["toy"]["additionalProperties"]["properties"]["run"]["enum"] == list(EXPERIMENTS)
 
 
+def test_schema_enums_are_the_registries():
+    """Registries that need torch are listed in the schema (the DAG is built without torch); they
+    must not drift apart."""
+    from lossbarcode.augment import AUGMENTATIONS, NORMALISATIONS
+    from lossbarcode.train import DECAY_MASKS, OPTIMIZERS, SCHEDULES
+
+    schema = yaml.safe_load((ROOT / "config/schema.yaml").read_text())
+    recipe = schema["$defs"]["recipe"]["properties"]
+    experiment = schema["properties"]["experiments"]["additionalProperties"]["properties"]
+    assert recipe["schedule"]["enum"] == list(SCHEDULES)
+    assert recipe["optimizer"]["enum"] == list(OPTIMIZERS)
+    assert recipe["decay_mask"]["enum"] == list(DECAY_MASKS)
+    assert recipe["augmentation"]["enum"] == list(AUGMENTATIONS)
+    assert experiment["normalisation"]["enum"] == list(NORMALISATIONS)
+    assert set(recipe["schedule_args"]["properties"]) == {a for s in SCHEDULES.values() for a in (*s.required, *s.optional)}
+
+
 def test_lint_is_clean_but_for_the_settings_kept_out_of_params():
     """The linter's one complaint is deliberate: how a job runs (device, checkpoint interval, download
     mirror) reaches its command line from a global, not from params, because Snakemake reruns every

@@ -15,8 +15,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .datasets import DATASETS
+
 #: The config sections that are a stage's recipe, by the stage (the rule family) that reads them.
 STAGES = ("minimum", "curve", "triangle")
+#: Experiment keys that every job of a run sees alike (its inputs and how it is measured).
+RUN_KEYS = ("normalisation", "measure")
 #: The curve keys that say how a curve is measured; a triangle measures its sides the same way.
 PROFILE = ("profile_points", "refine")
 #: Recipe keys that say how the scheduler runs a job (Snakemake resources), not what it computes.
@@ -81,14 +85,19 @@ def key_path(path) -> str:
 
 
 def registry_problems(config: dict) -> list[str]:
-    """What the schema cannot know: model names and arguments, figure kinds, embeddings."""
+    """What the schema cannot know: datasets, model names and arguments, figure kinds, embeddings."""
     from . import models
     from .figures import KINDS
 
     problems = []
     experiments = config["experiments"]
+    for dataset in config.get("data_mirrors", {}):
+        if getattr(DATASETS.get(dataset), "standin", True):
+            downloaded = sorted(n for n, d in DATASETS.items() if d.kind == "images" and not d.standin)
+            problems.append(f"config key data_mirrors.{dataset}: not a downloaded image dataset ({', '.join(downloaded)})")
     for name, experiment in experiments.items():
         key = f"config key experiments.{name}"
+        problems += dataset_problems(key, experiment)
         for i, model in enumerate(experiment["models"]):
             try:
                 models.parse(model)
@@ -104,6 +113,26 @@ def registry_problems(config: dict) -> list[str]:
                 if spec["kind"] not in KINDS:
                     problems.append(f"config key {section}.{name}.figures.{figure}.kind: unknown kind "
                                     f"{spec['kind']!r}; choose one of {sorted(KINDS)}")
+    return problems
+
+
+def dataset_problems(key: str, experiment: dict) -> list[str]:
+    """Datasets by the registry, and the settings each kind needs or cannot use."""
+    problems = []
+    for i, dataset in enumerate(experiment["datasets"]):
+        if dataset not in DATASETS:
+            problems.append(f"{key}.datasets[{i}]: unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
+            continue
+        data = experiment.get("data", {})
+        if DATASETS[dataset].kind == "tokens":
+            if "block_size" not in data:
+                problems.append(f"{key}.data.block_size: text dataset {dataset!r} needs the tokens per window")
+            image_only = [k for k in ("shape", "train_size") if k in data] + \
+                [k for k in ("normalisation",) if k in experiment] + \
+                [f"{s}.augmentation" for s in STAGES if "augmentation" in experiment.get(s, {})]
+            problems += [f"{key}.{k}: applies to images, not to text dataset {dataset!r}" for k in image_only]
+        elif "block_size" in data:
+            problems.append(f"{key}.data.block_size: applies to text, not to image dataset {dataset!r}")
     return problems
 
 
@@ -142,6 +171,7 @@ def job_spec(experiment_name: str, experiment: dict, dataset: str, model: str, s
         "model": model,
         "model_args": experiment.get("model_args", {}),
         "data": experiment.get("data", {}),
+        **{k: experiment[k] for k in RUN_KEYS if k in experiment},
         stage: {k: v for k, v in experiment[stage].items() if k not in SCHEDULING},
     }
     if stage == "triangle":  # its sides are the curves, measured as the curve jobs measured them

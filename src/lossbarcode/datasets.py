@@ -21,6 +21,7 @@ class ImageDataset:
     """One image dataset: ``shape`` is the native (C, H, W) of its images."""
 
     kind: ClassVar[str] = "images"
+    task: ClassVar[str] = "classification"  # what a landscape on it measures (lossbarcode.tasks)
     name: str
     title: str
     shape: tuple[int, int, int]
@@ -37,6 +38,7 @@ class TokenDataset:
     ``vocab_size`` symbols with one for unknown characters) or a ``transformers`` tokenizer name."""
 
     kind: ClassVar[str] = "tokens"
+    task: ClassVar[str] = "causal_lm"
     name: str
     title: str
     path: str

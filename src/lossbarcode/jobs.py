@@ -36,24 +36,40 @@ def job_seed(spec: RunSpec, name: str) -> int:
 
 
 def landscape_for(spec: RunSpec, data_path: str, stage: str, seed: int):
-    """The network landscape of a run, with the minibatch size of ``stage``'s recipe, and its data."""
+    """The network landscape of a run, with the minibatch size and augmentation of ``stage``'s
+    recipe, and the shape its model was built for: ``(landscape, input_shape, classes)`` (for text,
+    ``(block_size,)`` and the vocabulary size)."""
     import torch
 
     from . import models
-    from .data import load
+    from .augment import input_pipeline
+    from .data import load, load_tokens
+    from .datasets import DATASETS
     from .landscape import NetworkLandscape
 
     device = device_of(spec)
     recipe = spec.stage(stage)
-    data = load(data_path, shape=spec.data.shape, train_size=spec.data.train_size, device=device)
+    dataset = DATASETS[spec.dataset]
+    if dataset.kind == "tokens":
+        text = load_tokens(data_path, block_size=spec.data.block_size, device=device)
+        train, test, input_shape, classes = text.train(), text.test(), (spec.data.block_size,), text.vocab_size
+        augment = None
+    else:
+        images = load(data_path, shape=spec.data.shape, train_size=spec.data.train_size, device=device)
+        inputs = input_pipeline(spec.normalisation, recipe.augmentation)
+        train = (inputs.normalise(images.x_train), images.y_train)
+        test = (inputs.normalise(images.x_test), images.y_test)
+        input_shape, classes, augment = tuple(images.x_train.shape[1:]), images.classes, inputs.augment
     torch.manual_seed(seed)
-    model = models.build(spec.model, input_shape=tuple(data.x_train.shape[1:]), classes=data.classes,
-                         **spec.model_args)
-    landscape = NetworkLandscape(model, data.train(), data.test(), batch_size=recipe.batch_size,
-                                 seed=seed, device=device, precision=recipe.precision)
+    model = models.build(spec.model, input_shape=input_shape, classes=classes, **spec.model_args)
+    landscape = NetworkLandscape(
+        model, train, test, task=dataset.task, batch_size=recipe.batch_size, augment=augment, seed=seed,
+        device=device, precision=recipe.precision, measure_train=spec.measure.train,
+        measure_test=spec.measure.test, measure_seed=spec.measure.seed,
+    )
     if device.type != "cuda" and recipe.precision != "fp32":
         log.info("precision %s applies on a GPU only; training on the CPU in float32", recipe.precision)
-    return landscape, data
+    return landscape, input_shape, classes
 
 
 def checkpoint_for(spec: RunSpec, out: str, landscape, inputs: list[str] = (), **extra):
@@ -100,16 +116,18 @@ def train_minimum(spec: RunSpec, data_path: str, seed: int, out: str) -> None:
     """Trains one minimum from the seed's initialisation: ``out``.pt (weights) and ``out``.json."""
     from .minima import descend
 
-    landscape, data = landscape_for(spec, data_path, "minimum", seed)
+    landscape, input_shape, classes = landscape_for(spec, data_path, "minimum", seed)
     recipe = spec.stage("minimum").recipe(landscape.steps_per_epoch)
     checkpoint = checkpoint_for(spec, out, landscape, seed=seed)
     start = time.perf_counter()
     try:
-        theta = descend(landscape, landscape.flatten(), recipe, steps_per_epoch=landscape.steps_per_epoch,
+        theta = descend(landscape, landscape.flatten(), recipe,
+                        steps_per_epoch=spec.minimum.steps_per_log(landscape.steps_per_epoch),
                         what=_what(spec, f"seed {seed}"), checkpoint=checkpoint)
     except FloatingPointError as error:
         raise FloatingPointError(f"{error}{_advice(spec, 'minimum')}") from error
-    _write_minimum(spec, landscape, data, theta, seed, out, time.perf_counter() - start, recipe.steps)
+    _write_minimum(spec, landscape, input_shape, classes, theta, seed, out, time.perf_counter() - start,
+                   recipe.steps)
     if checkpoint is not None:
         checkpoint.remove()
 
@@ -123,7 +141,7 @@ def embed_minimum(spec: RunSpec, data_path: str, source: str, seed: int, out: st
     from .minima import descend
     from .models.embed import embed
 
-    landscape, data = landscape_for(spec, data_path, "minimum", seed)
+    landscape, input_shape, classes = landscape_for(spec, data_path, "minimum", seed)
     saved = read_minimum(source)
     small = models.build(saved["model"], input_shape=saved["input_shape"], classes=saved["classes"],
                          **saved["model_args"])
@@ -133,25 +151,26 @@ def embed_minimum(spec: RunSpec, data_path: str, source: str, seed: int, out: st
     checkpoint = checkpoint_for(spec, out, landscape, [source], seed=seed)
     start = time.perf_counter()
     try:
-        theta = descend(landscape, embedded, recipe, steps_per_epoch=landscape.steps_per_epoch,
+        theta = descend(landscape, embedded, recipe,
+                        steps_per_epoch=spec.minimum.steps_per_log(landscape.steps_per_epoch),
                         what=_what(spec, f"embedded seed {seed}"), checkpoint=checkpoint)
     except FloatingPointError as error:
         raise FloatingPointError(f"{error}{_advice(spec, 'minimum')}") from error
-    _write_minimum(spec, landscape, data, theta, seed, out, time.perf_counter() - start, recipe.steps,
+    _write_minimum(spec, landscape, input_shape, classes, theta, seed, out, time.perf_counter() - start, recipe.steps,
                    embedded_from=saved["model"], embedded_train_loss=landscape.evaluate(embedded).item())
     if checkpoint is not None:
         checkpoint.remove()
 
 
-def _write_minimum(spec, landscape, data, theta, seed, out, seconds, steps, **extra) -> None:
+def _write_minimum(spec, landscape, input_shape, classes, theta, seed, out, seconds, steps, **extra) -> None:
     """``out``.pt: the weights and what rebuilds their model; ``out``.json: the minimum's record."""
     train, test = landscape.metrics(theta, "train"), landscape.metrics(theta, "test")
     save_torch(f"{out}.pt", {"theta": theta.cpu(), "model": spec.model, "model_args": spec.model_args,
-                             "input_shape": list(data.x_train.shape[1:]), "classes": data.classes})
+                             "input_shape": list(input_shape), "classes": classes})
     write_json(f"{out}.json", {
         "seed": seed, "train_loss": train["loss"].item(), "train_accuracy": train["accuracy"].item(),
         "test_loss": test["loss"].item(), "test_accuracy": test["accuracy"].item(),
-        "parameters": landscape.dim, "epochs": spec.minimum.epochs, "steps": steps,
+        "unit": train["unit"], "parameters": landscape.dim, "steps": steps,
         "recipe": spec.minimum.to_dict(), **extra,
     })
     log.info("minimum seed %d: train loss %.4g, test accuracy %.4f, %.1fs", seed, train["loss"].item(),
@@ -166,7 +185,7 @@ def fit_curve(spec: RunSpec, data_path: str, ends: list[str], out: str) -> None:
 
     name = Path(out).name
     section = spec.stage("curve")
-    landscape, _ = landscape_for(spec, data_path, "curve", job_seed(spec, name))
+    landscape, *_ = landscape_for(spec, data_path, "curve", job_seed(spec, name))
     a, b = (read_minimum(p, landscape.device)["theta"] for p in ends)
     recipe = section.recipe(landscape.steps_per_epoch)
     checkpoint = checkpoint_for(spec, out, landscape, ends)
@@ -176,7 +195,7 @@ def fit_curve(spec: RunSpec, data_path: str, ends: list[str], out: str) -> None:
     start = time.perf_counter()
     try:
         curve = fit(landscape, a, b, section.method, bends=section.bends, recipe=recipe,
-                    seed=job_seed(spec, name), steps_per_epoch=landscape.steps_per_epoch,
+                    seed=job_seed(spec, name), steps_per_epoch=section.steps_per_log(landscape.steps_per_epoch),
                     what=_what(spec, f"curve {name}"), checkpoint=checkpoint, **extra)
     except FloatingPointError as error:
         raise FloatingPointError(f"{error}{_advice(spec, 'curve')}") from error
@@ -212,7 +231,7 @@ def fit_triangle(spec: RunSpec, data_path: str, vertices: list[str], curves: lis
 
     name = Path(out).name
     section = spec.stage("triangle")
-    landscape, _ = landscape_for(spec, data_path, "triangle", job_seed(spec, name))
+    landscape, *_ = landscape_for(spec, data_path, "triangle", job_seed(spec, name))
     thetas = [read_minimum(p, landscape.device)["theta"] for p in vertices]
     sides = [read_curve(p, landscape.device) for p in curves]
     recipe = section.recipe(landscape.steps_per_epoch)
@@ -221,7 +240,8 @@ def fit_triangle(spec: RunSpec, data_path: str, vertices: list[str], curves: lis
     try:
         triangle = fit(landscape, tuple(thetas), sides, train_sides=section.train_sides,
                        recipe=recipe, weight_decay=section.weight_decay, seed=job_seed(spec, name),
-                       steps_per_epoch=landscape.steps_per_epoch, what=_what(spec, f"triangle {name}"),
+                       steps_per_epoch=section.steps_per_log(landscape.steps_per_epoch),
+                       what=_what(spec, f"triangle {name}"),
                        checkpoint=checkpoint)
     except FloatingPointError as error:
         raise FloatingPointError(f"{error}{_advice(spec, 'triangle')}") from error

@@ -9,7 +9,7 @@ Recipes count epochs here; ``Stage.recipe`` turns them into the training loop's 
 
 from __future__ import annotations
 
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any, ClassVar
 
 #: Points of a curve's profile and rounds of its local zoom (paper 002's evaluation: 61 values of t).
@@ -34,42 +34,61 @@ def _build(cls, values: dict, where: str):
                and f.default is MISSING and f.default_factory is MISSING]
     if missing:
         raise SpecError(f"{where}: missing key(s) {', '.join(missing)}")
-    return cls(**values)
+    try:
+        return cls(**values)
+    except SpecError as error:
+        raise SpecError(f"{where}: {error}") from None
 
 
 @dataclass(frozen=True, kw_only=True)
 class Stage:
-    """A training recipe as the config writes it: counted in epochs of the run's training data."""
+    """A training recipe as the config writes it: a budget of ``epochs`` of the run's training data or
+    of ``iterations`` (steps), schedule arguments counted in the same unit, and the optimizer's
+    options (``train.Recipe``), plus the stage's ``augmentation`` of training batches."""
 
     optimizer: str
     lr: float
-    epochs: int
     batch_size: int
+    epochs: int | None = None
+    iterations: int | None = None
     momentum: float = 0.0
     nesterov: bool = False
     weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    clip_grad_norm: float | None = None
+    decay_mask: str | None = None
     schedule: str = "constant"
     schedule_args: dict = field(default_factory=dict)
     precision: str = "fp32"
+    augmentation: str | None = None
     #: Garipov et al.'s families (curves, triangles) decay the sampled point, not their parameters.
     decays_sampled_points: ClassVar[bool] = False
 
-    def recipe(self, steps_per_epoch: int):
-        """The ``train.Recipe`` of this stage: epochs (and schedule arguments in epochs) as steps.
-        Where ``weight_decay`` applies to sampled points, the optimizer itself decays nothing."""
-        from .train import Recipe
+    def __post_init__(self):
+        if (self.epochs is None) == (self.iterations is None):
+            raise SpecError(f"a recipe's budget is either epochs or iterations, got epochs={self.epochs}, "
+                            f"iterations={self.iterations}")
+        object.__setattr__(self, "betas", tuple(self.betas))
 
-        args = dict(self.schedule_args)
-        if self.schedule == "cyclic":
-            args["period"] = max(2, round(float(args["period"]) * steps_per_epoch))
-        elif self.schedule == "step":
-            args["milestones"] = [m / self.epochs for m in args.get("milestones", [])]
-        elif self.schedule == "piecewise":
-            args["knots"] = [[e / self.epochs, f] for e, f in args["knots"]]
-        return Recipe(steps=self.epochs * steps_per_epoch, lr=self.lr, optimizer=self.optimizer,
-                      momentum=self.momentum, nesterov=self.nesterov,
-                      weight_decay=0.0 if self.decays_sampled_points else self.weight_decay,
-                      schedule=self.schedule, schedule_args=args)
+    def recipe(self, steps_per_epoch: int):
+        """The ``train.Recipe`` of this stage: the budget (and the schedule arguments in its unit) as
+        steps. Where ``weight_decay`` applies to sampled points, the optimizer itself decays nothing."""
+        from .train import recipe_from_budget
+
+        return recipe_from_budget(
+            steps_per_epoch, epochs=self.epochs, iterations=self.iterations, schedule=self.schedule,
+            schedule_args=self.schedule_args, lr=self.lr, optimizer=self.optimizer, momentum=self.momentum,
+            nesterov=self.nesterov, weight_decay=0.0 if self.decays_sampled_points else self.weight_decay,
+            betas=self.betas, eps=self.eps, clip_grad_norm=self.clip_grad_norm, decay_mask=self.decay_mask,
+        )
+
+    def steps_per_log(self, steps_per_epoch: int) -> int:
+        """Steps between log lines (and checkpoints): an epoch, or a twentieth of an iteration budget
+        when that is shorter (an epoch of a large text corpus can outlast the whole run)."""
+        if self.iterations is None:
+            return steps_per_epoch
+        return min(steps_per_epoch, max(1, self.iterations // 20))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,10 +134,22 @@ class TriangleStage(Stage):
 
 @dataclass(frozen=True, kw_only=True)
 class DataSpec:
-    """Which part of the dataset, at which shape: ``shape`` (C, H, W) the model expects, ``train_size``."""
+    """Which part of the dataset, at which shape: images of ``shape`` (C, H, W) the model expects and
+    ``train_size`` of them; text in windows of ``block_size`` tokens."""
 
     shape: tuple[int, ...] | None = None
     train_size: int | None = None
+    block_size: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Measure:
+    """The fixed measurement sets of a run (``NetworkLandscape``'s ``measure_*``): how many training and
+    test rows (None: all), drawn with ``seed``; the same for every job of the run."""
+
+    train: int | None = None
+    test: int | None = None
+    seed: int = 0
 
 
 STAGE_CLASSES = {"minimum": Stage, "curve": CurveStage, "triangle": TriangleStage}
@@ -138,6 +169,8 @@ class RunSpec:
     model: str
     model_args: dict = field(default_factory=dict)
     data: DataSpec = field(default_factory=DataSpec)
+    normalisation: str | None = None  # of the inputs, for every stage alike
+    measure: Measure = field(default_factory=Measure)
     minimum: Stage | None = None
     curve: CurveStage | None = None
     triangle: TriangleStage | None = None
@@ -152,7 +185,8 @@ class RunSpec:
             if values.get(stage) is not None:
                 values[stage] = _build(stage_class, values[stage], f"run spec key {stage}")
         data = _build(DataSpec, values.get("data", {}), "run spec key data")
-        values["data"] = DataSpec(shape=tuple(data.shape) if data.shape else None, train_size=data.train_size)
+        values["data"] = replace(data, shape=tuple(data.shape) if data.shape else None)
+        values["measure"] = _build(Measure, values.get("measure", {}), "run spec key measure")
         if values.get("curve_profile") is not None:
             values["curve_profile"] = _build(Profile, values["curve_profile"], "run spec key curve_profile")
         return _build(cls, values, "run spec")
