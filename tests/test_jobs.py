@@ -59,3 +59,36 @@ def test_divergence_names_experiment_model_seed_and_the_fix(digits, tmp_path):
     assert "experiment fcn_depth, model digits-fcn-2, seed 4" in message
     assert "lower experiments.fcn_depth.minimum.lr (now 1e+30)" in message
     assert not list(tmp_path.iterdir())
+
+
+def test_jobs_on_text_train_a_gpt_and_measure_per_token(tmp_path, monkeypatch):
+    """The workflow's jobs on a token dataset: a transformers GPT, windows of block_size tokens,
+    losses in nats per token, an iteration budget; curves and triangles as for images."""
+    from lossbarcode import datasets
+    from lossbarcode.data import prepare
+
+    (tmp_path / "my.txt").write_text("the quick brown fox jumps over the lazy dog. " * 60)
+    monkeypatch.setitem(datasets.DATASETS, "mytext", datasets.TokenDataset(
+        "mytext", "my text", "text", data_files=(str(tmp_path / "my.txt"),)))
+    data = str(prepare("mytext", tmp_path / "data"))
+    recipe = {"optimizer": "adamw", "lr": 3e-3, "iterations": 6, "batch_size": 8, "weight_decay": 0.1,
+              "decay_mask": "skip_1d", "clip_grad_norm": 1.0, "schedule": "warmup_cosine",
+              "schedule_args": {"warmup": 2}}
+    spec = RunSpec.parse({
+        "experiment": "gpt", "run": "mytext-gpt-1-16", "dataset": "mytext", "model": "gpt-1-16", "device": "cpu",
+        "model_args": {"heads": 2}, "data": {"block_size": 16}, "measure": {"train": 40, "test": 10},
+        "minimum": recipe, "curve": {**recipe, "method": "bezier", "bends": 1, "profile_points": 61, "refine": 0},
+        "triangle": {**recipe, "decay_mask": None, "grid": 4},
+    })
+    for seed in range(3):
+        jobs.train_minimum(spec, data, seed, str(tmp_path / f"minima/{seed}"))
+    record = read_json(tmp_path / "minima/0.json")
+    assert record["unit"] == "token" and 0 < record["train_loss"] < 5 and record["steps"] == 6
+    for a, b in [(0, 1), (0, 2), (1, 2)]:
+        jobs.fit_curve(spec, data, [str(tmp_path / f"minima/{a}.pt"), str(tmp_path / f"minima/{b}.pt")],
+                       str(tmp_path / f"curves/{a}-{b}"))
+    jobs.fit_triangle(spec, data, [str(tmp_path / f"minima/{s}.pt") for s in range(3)],
+                      [str(tmp_path / f"curves/{p}.pt") for p in ("0-1", "0-2", "1-2")], str(tmp_path / "triangles/0-1-2"))
+    curve = read_json(tmp_path / "curves/0-1.json")
+    assert curve["max"] >= max(read_json(tmp_path / f"minima/{s}.json")["train_loss"] for s in (0, 1)) - 1e-6
+    assert read_json(tmp_path / "triangles/0-1-2.json")["side_max"][0] == curve["max"]

@@ -18,6 +18,16 @@ def test_cnn_parameter_counts(name, count):
     assert models.parameter_count(models.build(name, input_shape=(3, 32, 32), classes=10)) == count
 
 
+def test_gpt_is_gpt_py_through_transformers():
+    """karpathy's gpt.py has 10,788,929 parameters at a vocabulary of 65; GPT-2's layout adds a bias
+    to the fused attention projection (6 x 3 x 384) and drops the output layer's (65)."""
+    model = models.build("gpt-6-384", input_shape=(256,), classes=65, heads=6, dropout=0.2)
+    assert models.parameter_count(model) == 10_795_776 == 10_788_929 + 6 * 3 * 384 - 65
+    config = model.config
+    assert (config.activation_function, config.tie_word_embeddings, config.embd_pdrop) == ("relu", False, 0.0)
+    assert config.attn_pdrop == config.resid_pdrop == 0.2 and config._attn_implementation == "sdpa"
+
+
 def test_bn_variants_add_batchnorm_before_each_activation():
     model = models.build("cnn-bn-2-32", input_shape=(3, 32, 32), classes=10)
     kinds = [type(m).__name__ for m in model]

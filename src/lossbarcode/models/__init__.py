@@ -30,6 +30,8 @@ FAMILIES = {
                   fixed=(("bn", 0),)),
     "cnn-bn": Family(r"cnn-bn-(?P<depth>[123])-(?P<width>[1-9][0-9]*)", "cnn", "CNN-{depth}-{width} BN",
                      "parameters", fixed=(("bn", 1),)),
+    "gpt": Family(r"gpt-(?P<layers>[1-9][0-9]*)-(?P<width>[1-9][0-9]*)", "gpt", "GPT {layers}x{width}", "parameters",
+                  arguments=("heads", "dropout"), required=("heads",)),
 }
 
 
