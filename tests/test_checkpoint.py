@@ -77,7 +77,20 @@ def files(folder: Path) -> dict[str, bytes]:
     ("minima/1", "pointchain"), ("curves/0-2", "pointchain"), ("curves/0-2", "polychain"),
     ("triangles/0-1-2", "pointchain"), ("triangles/0-1-2", "polychain")])
 def test_a_preempted_job_resumes_and_ends_bit_identical(digits, tmp_path, monkeypatch, caplog, job, curve_method):
-    run = spec(curve_method)
+    check_resume(spec(curve_method), job, digits, tmp_path, monkeypatch, caplog)
+
+
+def test_an_augmented_minimum_resumes_bit_identical(digits, tmp_path, monkeypatch, caplog):
+    """Crops and flips are drawn from the landscape's generator, which the checkpoint holds."""
+    plain = spec()
+    augmented = replace(plain, normalisation="cifar_garipov", data=replace(plain.data, shape=(3, 8, 8)),
+                        minimum=replace(plain.minimum, augmentation="crop_flip"))
+    landscape, input_shape, _ = jobs.landscape_for(augmented, digits, "minimum", seed=1)
+    assert landscape.augment is not None and input_shape == (3, 8, 8)
+    check_resume(augmented, "minima/1", digits, tmp_path, monkeypatch, caplog)
+
+
+def check_resume(run, job, digits, tmp_path, monkeypatch, caplog):
     run_jobs(run, digits, tmp_path / "whole")
     shutil.copytree(tmp_path / "whole", tmp_path / "stopped")
     for suffix in (".pt", ".json"):
