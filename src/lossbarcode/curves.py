@@ -11,10 +11,16 @@ Two shapes:
 Three ways to fit (``fit_curve(method=...)``):
   ``bezier`` and ``polychain``: Garipov et al. (2018); bends start on the straight line and are
   trained with one random t ~ U(0, 1) per step, endpoints fixed, L2 on the sampled point;
-  ``pointchain``: paper 002's first realization: every node moves with its gradient minus half of
-  its components along the two neighbouring chain directions (a nudged elastic band without
-  springs), and every ``insert_every`` steps midpoints are inserted into the two intervals whose
-  midpoint loss is highest.
+  ``pointchain``: paper 002's first realization as its authors' code runs it: every moving node
+  follows its gradient minus half of its components along the two neighbouring chain directions (a
+  nudged elastic band without springs); every ``insert_every`` steps each interval of the moving
+  part is measured at 3 interior points, midpoints go into the two intervals whose highest point is
+  highest, and the outermost moving nodes freeze, so the moving part closes in on the saddle; a
+  last period puts nodes on any ridge left between neighbouring nodes and lets them settle there.
+
+The profile (``Curve.profile``), whose maximum is the curve's bar, measures the curve at most
+``1 / (n - 1)`` of its length apart in parameter space (every chain segment at least twice inside,
+however short in t), every knot, and zooms on the three highest local maxima.
 """
 
 from __future__ import annotations
@@ -301,11 +307,13 @@ def fit_curve(
     the chain is measured at ``interval_points`` evenly spaced interior points, midpoints go into
     the two intervals whose highest measured loss is largest, and, with ``freeze_borders``, the
     outermost moving point on each side is frozen (unless it was just inserted), so the moving
-    part closes in on the saddle. The last period settles: in up to 4 rounds, every interval of the
-    whole chain whose highest interior point is above the higher of its two ends by more than
-    ``ridge_tolerance`` times the loss range along the chain gets a new moving point there, and
-    the next round trains; it stops as soon as no interval has such a ridge (so the whole budget
-    is an upper limit), and logs whether the chain ends without one. ``freeze_borders=False,
+    part closes in on the saddle. The last period settles: the chain's points hold still, and in up
+    to 4 rounds every interval of the whole chain whose highest interior point is above the higher
+    of its two ends by more than ``ridge_tolerance`` times the loss range along the chain gets a new
+    point there, which then trains with its whole component along its chord removed (so it stays on
+    the ridge and slides across it to the pass, where a halved component would let it slide off a
+    thin wall); it stops as soon as no interval has such a ridge (so the budget is an upper limit,
+    not a count), and logs whether the chain ends without one. ``freeze_borders=False,
     interval_points=1, ridge_tolerance=None`` is the earlier all-trainable variant (midpoint loss,
     insertions after every period, no settling). ``monitor(step, chain, grad)``, if given, sees
     every step's chain and the gradient at its moving points (``chain.nodes``) before projection.
@@ -399,7 +407,11 @@ def _fit_pointchain(landscape, a, b, *, bends, recipe, insert_every, l2, freeze_
         g *= len(g)  # each point moves by its own gradient, not by a share of the mean's
         if monitor is not None:
             monitor(step, chain, g)
-        g -= 0.5 * ((g * left).sum(-1, keepdim=True) * left + (g * right).sum(-1, keepdim=True) * right)
+        if step < settle_from:
+            g -= 0.5 * ((g * left).sum(-1, keepdim=True) * left + (g * right).sum(-1, keepdim=True) * right)
+        else:  # a point put on a ridge keeps only what is across its chord: it stays on the ridge and finds its pass
+            chord = nn.functional.normalize(p[at + 1] - p[at - 1], dim=-1)
+            g -= (g * chord).sum(-1, keepdim=True) * chord
 
     for start, stop in periods:
         if stop < resume_at:  # done before the run was stopped; the checkpoint holds its result
@@ -412,7 +424,10 @@ def _fit_pointchain(landscape, a, b, *, bends, recipe, insert_every, l2, freeze_
             break
         if stop < settle_from:
             _insert_and_freeze(chain, landscape, interval_points, freeze_borders)
-        elif not _insert_at_ridges(chain, landscape, interval_points, ridge_tolerance):
+            continue
+        if stop == settle_from:  # the chain holds still while the points put on ridges settle
+            chain.freeze(torch.ones_like(chain.frozen))
+        if not _insert_at_ridges(chain, landscape, interval_points, ridge_tolerance):
             log.info("%s: no interval rises above its ends by more than %g of the range after step %d of %d",
                      what, ridge_tolerance, stop, recipe.steps)
             break
@@ -445,7 +460,7 @@ def _insert_and_freeze(chain: Chain, landscape: Landscape, interval_points: int,
     """One stage of the authors' chain: midpoints into the two intervals of the moving part (with the
     nodes that bound it) whose highest interior loss is largest; then, with ``freeze_borders``, the
     outermost moving node on each side freezes, unless it is one just inserted (it still lies on the
-    chord it was put on) or the last one moving."""
+    chord it was put on; the authors' code would freeze it there) or the last one moving."""
     moving = (~chain.frozen).nonzero()[:, 0]
     first, last = (int(moving[0]), int(moving[-1]) + 2) if len(moving) else (0, len(chain.positions) - 1)
     highest, _ = _interval_maxima(chain, landscape, interval_points, first, last)
