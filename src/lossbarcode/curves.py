@@ -430,16 +430,12 @@ def _fit_pointchain(landscape, a, b, *, bends, recipe, insert_every, l2, freeze_
         if not _insert_at_ridges(chain, landscape, interval_points, ridge_tolerance):
             log.info("%s: no interval rises above its ends by more than %g of the range after step %d of %d",
                      what, ridge_tolerance, stop, recipe.steps)
-            break
-    else:
-        if ridge_tolerance is not None:
-            ridges = _ridges(chain, landscape, interval_points, ridge_tolerance)[0]
-            if len(ridges):
-                log.info("%s: after the whole budget, %d interval(s) still rise above their ends by more than "
-                         "%g of the range", what, len(ridges), ridge_tolerance)
-            else:
-                log.info("%s: no interval rises above its ends by more than %g of the range at the end of the "
-                         "budget", what, ridge_tolerance)
+            chain.landscape = landscape
+            return chain
+    if ridge_tolerance is not None:
+        ridges = len(_ridges(chain, landscape, interval_points, ridge_tolerance)[0])
+        log.info("%s: at the end of the budget %d interval(s) rise above their ends by more than %g of the range",
+                 what, ridges, ridge_tolerance)
     chain.landscape = landscape
     return chain
 
