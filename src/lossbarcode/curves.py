@@ -386,7 +386,8 @@ def _fit_pointchain(landscape, a, b, *, bends, recipe, insert_every, l2, freeze_
     if ridge_tolerance is not None and len(periods) > 1:
         settle_from = periods[-1][0]
         length = max(1, math.ceil((recipe.steps - settle_from) / SETTLE_ROUNDS))
-        periods[-1:] = [(start, min(start + length, recipe.steps)) for start in range(settle_from, recipe.steps, length)]
+        periods[-1:] = [(start, min(start + length, recipe.steps))
+                        for start in range(settle_from, recipe.steps, length)]
     resume_at = 0
     if checkpoint is not None:
         checkpoint.track("chain shape", chain.shape_state, lambda shape: chain.set_shape(**shape))
