@@ -174,13 +174,22 @@ class Chain(Curve):
         self.register_buffer("frozen", torch.zeros(nodes, dtype=torch.bool, device=start.device))
         self.register_buffer("fixed", self.start.new_empty(0, len(self.start)))
         self.nodes = nn.Parameter(torch.lerp(self.start, self.end, positions[1:-1, None]))
+        self._index()
 
     def interior(self) -> Tensor:
         """Every interior node, in order along the chain (differentiable in ``nodes``)."""
-        if not bool(self.frozen.any()):
+        if len(self.fixed) == 0:
             return self.nodes
-        places = torch.cat([(~self.frozen).nonzero()[:, 0], self.frozen.nonzero()[:, 0]])
-        return torch.cat([self.nodes, self.fixed])[torch.argsort(places)]
+        return torch.cat([self.nodes, self.fixed])[self.order]
+
+    def _index(self) -> None:
+        """Where each moving node is along the chain (``moving``) and where each interior node is in
+        ``nodes`` then ``fixed`` (``order``): worked out once per change of shape, because finding them
+        waits on the device, which a training step must not."""
+        moving = (~self.frozen).nonzero()[:, 0]
+        self.register_buffer("moving", moving, persistent=False)
+        order = torch.argsort(torch.cat([moving, self.frozen.nonzero()[:, 0]]))
+        self.register_buffer("order", order, persistent=False)
 
     def points(self) -> Tensor:
         return torch.cat([self.start[None], self.interior(), self.end[None]])
@@ -232,9 +241,9 @@ class Chain(Curve):
         self.positions = positions.to(self.positions)
         self.frozen = frozen.to(self.frozen.device)
         self.fixed = fixed.to(self.fixed)
-        moving = int((~self.frozen).sum())
-        if len(self.nodes) != moving:
-            self.nodes.data = self.nodes.new_zeros(moving, self.nodes.shape[1])
+        self._index()
+        if len(self.nodes) != len(self.moving):
+            self.nodes.data = self.nodes.new_zeros(len(self.moving), self.nodes.shape[1])
 
     def shape_state(self) -> dict:
         return {"positions": self.positions.clone(), "frozen": self.frozen.clone(), "fixed": self.fixed.clone()}
@@ -243,6 +252,7 @@ class Chain(Curve):
         self.frozen = frozen
         self.fixed = interior[frozen].clone()
         self.nodes = nn.Parameter(interior[~frozen].clone())
+        self._index()
 
 
 def curve_state(curve: Curve) -> dict:
@@ -401,7 +411,7 @@ def _fit_pointchain(landscape, a, b, *, bends, recipe, insert_every, l2, freeze_
 
     def project(step: int) -> None:
         p = chain.points().detach()
-        at = (~chain.frozen).nonzero()[:, 0] + 1  # the moving nodes' places in p
+        at = chain.moving + 1  # the moving nodes' places in p
         left = nn.functional.normalize(p[at] - p[at - 1], dim=-1)
         right = nn.functional.normalize(p[at + 1] - p[at], dim=-1)
         g = chain.nodes.grad
@@ -458,7 +468,7 @@ def _insert_and_freeze(chain: Chain, landscape: Landscape, interval_points: int,
     nodes that bound it) whose highest interior loss is largest; then, with ``freeze_borders``, the
     outermost moving node on each side freezes, unless it is one just inserted (it still lies on the
     chord it was put on; the authors' code would freeze it there) or the last one moving."""
-    moving = (~chain.frozen).nonzero()[:, 0]
+    moving = chain.moving
     first, last = (int(moving[0]), int(moving[-1]) + 2) if len(moving) else (0, len(chain.positions) - 1)
     highest, _ = _interval_maxima(chain, landscape, interval_points, first, last)
     picked = first + torch.topk(highest, k=min(2, len(highest))).indices
@@ -466,7 +476,7 @@ def _insert_and_freeze(chain: Chain, landscape: Landscape, interval_points: int,
     chain.insert(mids)
     if not freeze_borders:
         return
-    moving = (~chain.frozen).nonzero()[:, 0]
+    moving = chain.moving
     new = torch.isin(chain.positions[1:-1], mids)
     outermost = {int(moving[0]), int(moving[-1])}
     which = torch.zeros_like(chain.frozen)
