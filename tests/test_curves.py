@@ -120,10 +120,36 @@ def test_point_chain_monitor_sees_every_step_before_projection():
     landscape = bowl()
 
     def monitor(step, chain, grad):
-        expected = 2 * chain.nodes.detach()  # the bowl's gradient at each interior point
+        expected = 2 * chain.nodes.detach()  # the bowl's gradient at each moving point
         seen.append((step, len(chain.nodes), torch.allclose(grad, expected)))
 
-    fit_curve(landscape, A, B, "pointchain", bends=3, recipe=Recipe(steps=20, lr=1e-2), insert_every=10, monitor=monitor)
+    # the all-trainable variant: an insertion after every period, no settling
+    fit_curve(landscape, A, B, "pointchain", bends=3, recipe=Recipe(steps=20, lr=1e-2), insert_every=10, monitor=monitor,
+              freeze_borders=False, interval_points=1, ridge_tolerance=None)
     assert [s for s, _, _ in seen] == list(range(20))
     assert [n for _, n, _ in seen] == [3] * 10 + [5] * 10
     assert all(ok for _, _, ok in seen)
+
+
+def test_point_chain_freezes_its_outermost_moving_points_stage_by_stage():
+    shapes, points = [], []
+
+    def monitor(step, chain, grad):
+        shapes.append(chain.frozen.clone())
+        points.append({t: p for t, p in zip(chain.positions[1:-1][chain.frozen].tolist(), chain.fixed.tolist())})
+
+    middle = (A + B) / 2  # a hill between the ends: the highest intervals are inner ones
+    landscape = FunctionLandscape(lambda p: torch.exp(-((p - middle) ** 2).sum(-1)), dim=3)
+    chain = fit_curve(landscape, A, B, "pointchain", bends=4, recipe=Recipe(steps=40, lr=1e-2), insert_every=10,
+                      monitor=monitor, ridge_tolerance=None)
+    counts = [(len(f), int(f.sum())) for f in shapes[::10]]
+    assert [n for n, _ in counts] == [4, 6, 8, 10]  # two insertions per stage
+    assert [k for _, k in counts] == [0, 2, 4, 6]  # and the two outermost moving points freeze
+    for frozen in shapes:  # the moving part is one run of points between frozen ones
+        moving = (~frozen).nonzero()[:, 0]
+        assert torch.all(moving.diff() == 1) and torch.all(frozen[: moving[0]]) and torch.all(frozen[moving[-1] + 1:])
+    final = dict(zip(chain.positions.tolist(), chain.points().tolist()))
+    assert all(final[t] == p for seen in points for t, p in seen.items())  # a frozen point never moves again
+    back = load_curve(curve_state(chain))  # frozen points are saved with the curve
+    assert torch.equal(back.frozen, chain.frozen)
+    torch.testing.assert_close(back.weights(T), chain.weights(T).detach())

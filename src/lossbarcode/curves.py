@@ -11,14 +11,21 @@ Two shapes:
 Three ways to fit (``fit_curve(method=...)``):
   ``bezier`` and ``polychain``: Garipov et al. (2018); bends start on the straight line and are
   trained with one random t ~ U(0, 1) per step, endpoints fixed, L2 on the sampled point;
-  ``pointchain``: paper 002's first realization: every node moves with its gradient minus half of
-  its components along the two neighbouring chain directions (a nudged elastic band without
-  springs), and every ``insert_every`` steps midpoints are inserted into the two intervals whose
-  midpoint loss is highest.
+  ``pointchain``: paper 002's first realization as its authors' code runs it: every moving node
+  follows its gradient minus half of its components along the two neighbouring chain directions (a
+  nudged elastic band without springs); every ``insert_every`` steps each interval of the moving
+  part is measured at 3 interior points, midpoints go into the two intervals whose highest point is
+  highest, and the outermost moving nodes freeze, so the moving part closes in on the saddle; a
+  last period puts nodes on any ridge left between neighbouring nodes and lets them settle there.
+
+The profile (``Curve.profile``), whose maximum is the curve's bar, measures the curve at most
+``1 / (n - 1)`` of its length apart in parameter space (every chain segment at least twice inside,
+however short in t), every knot, and zooms on the three highest local maxima.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 
@@ -29,6 +36,8 @@ from torch import Tensor, nn
 from .checkpoint import Checkpoint
 from .landscape import Landscape
 from .train import Recipe, make_optimizer, optimize
+
+log = logging.getLogger("lossbarcode")
 
 METHODS = ("bezier", "polychain", "pointchain")
 #: Default recipe of Garipov-style training (curves and triangles).
@@ -54,35 +63,62 @@ class Curve(nn.Module):
         """Values of t where the curve may have a corner or a control point (evaluated exactly)."""
         return torch.empty(0)
 
-    @torch.no_grad()
-    def profile(self, n: int = 61, landscape: Landscape | None = None, refine: int = 3) -> tuple[np.ndarray, np.ndarray]:
-        """Measured loss along the curve: ``(t, loss)``, sorted by t.
+    def samples(self, n: int, per_segment: int) -> Tensor:
+        """Sorted float64 values of t, 0 and 1 included, spaced so that no two neighbours lie more than
+        about ``1 / (n - 1)`` of the curve's length apart in parameter space (see the subclasses)."""
+        return torch.linspace(0, 1, n, dtype=torch.float64)
 
-        ``n`` evenly spaced values of t, the curve's knots, and ``refine`` rounds of a local
-        search that zooms in on the highest point, so that the maximum (the saddle estimate) does
-        not depend on where the grid happens to fall.
+    @torch.no_grad()
+    def profile(self, n: int = 61, landscape: Landscape | None = None, refine: int = 3, *,
+                candidates: int = 3, per_segment: int = 2) -> tuple[np.ndarray, np.ndarray]:
+        """Measured loss along the curve: ``(t, loss)``, sorted by t, each t once.
+
+        Its maximum stands for the highest loss the curve passes through, so it must not miss a
+        ridge: ``samples(n, per_segment)`` spaces the values of t by length in parameter space (no
+        two neighbours more than a ``1 / (n - 1)`` share of the curve's length apart) and measures
+        every knot exactly; then ``refine`` rounds zoom in on the ``candidates`` highest local
+        maxima of what was measured: each round measures 4 points evenly inside each of the two
+        gaps next to a candidate (8 per candidate), so a gap shrinks 5-fold per round and a zoom
+        never crosses a measured neighbour (a chain's knots are measured, so it stays inside the
+        candidate's segments). Several candidates, because the highest sample need not lie next to
+        the highest point when two ridges are nearly as high.
+
+        Cost: ``len(samples)`` (see the subclasses) plus ``8 * candidates * refine`` evaluations.
         """
         landscape = landscape or self.landscape
         if landscape is None:
             raise ValueError("this curve has no landscape attached; pass landscape=")
         if n < 2:
             raise ValueError(f"a profile needs at least 2 points, got n={n}")
-        ts = torch.cat([torch.linspace(0, 1, n, dtype=torch.float64), self.knots().double()])
-        losses = self._losses(landscape, ts)
-        step = 1.0 / (n - 1)
+        t = self.samples(n, per_segment).numpy()
+        loss = self._losses(landscape, torch.from_numpy(t)).numpy()
         for _ in range(refine):
-            best = float(ts[int(torch.argmax(losses))])
-            local = (best + step * torch.linspace(-1, 1, 9, dtype=torch.float64)).clamp(0, 1)
-            ts = torch.cat([ts, local])
-            losses = torch.cat([losses, self._losses(landscape, local)])
-            step /= 4
-        t_np, loss_np = ts.numpy(), losses.numpy()
-        t_unique, first = np.unique(t_np, return_index=True)
-        return t_unique, loss_np[first]
+            new = _zoom_points(t, loss, candidates)
+            if len(new) == 0:
+                break
+            t = np.concatenate([t, new])
+            loss = np.concatenate([loss, self._losses(landscape, torch.from_numpy(new)).numpy()])
+            order = np.argsort(t, kind="stable")
+            t, loss = t[order], loss[order]
+        t_unique, first = np.unique(t, return_index=True)
+        return t_unique, loss[first]
 
     def _losses(self, landscape: Landscape, ts: Tensor) -> Tensor:
         w = self.weights(ts)
         return landscape.evaluate(w).detach().double().cpu()
+
+
+def _zoom_points(t: np.ndarray, loss: np.ndarray, candidates: int) -> np.ndarray:
+    """4 evenly spaced new values of t inside each gap next to the ``candidates`` highest local
+    maxima of ``loss`` (sorted by ``t``); none where a gap is too narrow to hold a new float."""
+    higher_left = np.r_[True, loss[1:] >= loss[:-1]]
+    higher_right = np.r_[loss[:-1] >= loss[1:], True]
+    peaks = np.flatnonzero(higher_left & higher_right)
+    peaks = peaks[np.argsort(-loss[peaks], kind="stable")[:candidates]]
+    fractions = np.arange(1, 5) / 5
+    gaps = [(t[j - 1], t[j]) for j in peaks if j > 0] + [(t[j], t[j + 1]) for j in peaks if j + 1 < len(t)]
+    new = np.unique(np.concatenate([lo + (hi - lo) * fractions for lo, hi in gaps] or [np.empty(0)]))
+    return np.setdiff1d(new, t)
 
 
 class Bezier(Curve):
@@ -97,26 +133,66 @@ class Bezier(Curve):
             "binomial", torch.tensor([math.comb(degree, k) for k in range(degree + 1)], dtype=start.dtype)
         )
 
+    def controls(self) -> Tensor:
+        return torch.cat([self.start[None], self.bends, self.end[None]])
+
     def weights(self, t: Tensor) -> Tensor:
         t = t.to(self.start)[:, None]
         k = torch.arange(len(self.binomial), dtype=t.dtype, device=t.device)
         coeffs = self.binomial * t**k * (1 - t) ** (len(self.binomial) - 1 - k)
-        controls = torch.cat([self.start[None], self.bends, self.end[None]])
-        return coeffs @ controls
+        return coeffs @ self.controls()
+
+    @torch.no_grad()
+    def samples(self, n: int, per_segment: int) -> Tensor:
+        """Evenly spaced t, as many as it takes for neighbours to lie at most ``P / (n - 1)`` apart in
+        parameter space, where P is the control polygon's length (at least the curve's length).
+
+        Why that many: the derivative of a Bezier curve of degree d is a Bezier curve of degree d - 1
+        with control points d (c_{k+1} - c_k), so the speed |w'(t)| never exceeds the largest of their
+        norms, V = d max_k |c_{k+1} - c_k|; m equal steps in t are then at most V / m long, and
+        m = ceil((n - 1) V / P) (between n - 1 and d (n - 1)) makes that at most P / (n - 1).
+        """
+        steps = torch.linalg.vector_norm(self.controls().diff(dim=0), dim=-1).double().cpu()
+        polygon = float(steps.sum())
+        speed_bound = float(steps.max()) * len(steps)  # len(steps) is the degree
+        intervals = n - 1 if polygon == 0 else max(n - 1, math.ceil((n - 1) * speed_bound / polygon))
+        return torch.linspace(0, 1, intervals + 1, dtype=torch.float64)
 
 
 class Chain(Curve):
-    """The polygonal line through ``start, nodes..., end`` at increasing positions in t."""
+    """The polygonal line through ``start``, the interior nodes and ``end`` at increasing ``positions`` in t.
+
+    An interior node either trains (it is a row of the parameter ``nodes``) or is frozen (a row of the
+    buffer ``fixed``); ``frozen`` marks which, in order along the chain. ``points()`` is every node.
+    """
 
     def __init__(self, start: Tensor, end: Tensor, nodes: int = 1, method: str = "polychain"):
         super().__init__(start, end)
         self.method = method
         positions = torch.linspace(0, 1, nodes + 2, dtype=start.dtype, device=start.device)
         self.register_buffer("positions", positions)
+        self.register_buffer("frozen", torch.zeros(nodes, dtype=torch.bool, device=start.device))
+        self.register_buffer("fixed", self.start.new_empty(0, len(self.start)))
         self.nodes = nn.Parameter(torch.lerp(self.start, self.end, positions[1:-1, None]))
+        self._index()
+
+    def interior(self) -> Tensor:
+        """Every interior node, in order along the chain (differentiable in ``nodes``)."""
+        if len(self.fixed) == 0:
+            return self.nodes
+        return torch.cat([self.nodes, self.fixed])[self.order]
+
+    def _index(self) -> None:
+        """Where each moving node is along the chain (``moving``) and where each interior node is in
+        ``nodes`` then ``fixed`` (``order``): worked out once per change of shape, because finding them
+        waits on the device, which a training step must not."""
+        moving = (~self.frozen).nonzero()[:, 0]
+        self.register_buffer("moving", moving, persistent=False)
+        order = torch.argsort(torch.cat([moving, self.frozen.nonzero()[:, 0]]))
+        self.register_buffer("order", order, persistent=False)
 
     def points(self) -> Tensor:
-        return torch.cat([self.start[None], self.nodes, self.end[None]])
+        return torch.cat([self.start[None], self.interior(), self.end[None]])
 
     def knots(self) -> Tensor:
         return self.positions[1:-1].detach().cpu()
@@ -129,14 +205,54 @@ class Chain(Curve):
         p = self.points()
         return torch.lerp(p[i], p[i + 1], frac)
 
+    @torch.no_grad()
+    def samples(self, n: int, per_segment: int) -> Tensor:
+        """Every knot, and inside each segment evenly spaced t: at least ``per_segment`` however short
+        it is, and enough that neighbours lie at most ``L / (n - 1)`` apart in parameter space, where L
+        is the chain's length. A segment of length l gets max(per_segment + 1, ceil((n - 1) l / L))
+        steps, so the count is at most n + (per_segment + 1) * segments."""
+        lengths = torch.linalg.vector_norm(self.points().diff(dim=0), dim=-1).double().cpu()
+        total = float(lengths.sum())
+        by_length = torch.ceil((n - 1) * lengths / total) if total > 0 else torch.zeros_like(lengths)
+        steps = by_length.clamp(min=per_segment + 1).long()
+        positions = self.positions.detach().double().cpu()
+        pieces = [torch.lerp(positions[i], positions[i + 1], torch.arange(int(k), dtype=torch.float64) / int(k))
+                  for i, k in enumerate(steps)]
+        return torch.cat([*pieces, positions[-1:]])
+
     def insert(self, t: Tensor) -> None:
-        """Adds nodes at positions ``t`` (strictly inside existing intervals), on the current line."""
-        t = t.to(self.positions.dtype)
-        nodes = torch.cat([self.nodes.detach(), self.weights(t).detach()])
-        inner = torch.cat([self.positions[1:-1], t])
-        order = torch.argsort(inner)
-        self.positions = torch.cat([self.positions[:1], inner[order], self.positions[-1:]])
-        self.nodes = nn.Parameter(nodes[order])
+        """Adds training nodes at positions ``t`` (strictly inside existing intervals), on the current line."""
+        t = t.to(self.positions)
+        interior = torch.cat([self.interior().detach(), self.weights(t).detach()])
+        positions = torch.cat([self.positions[1:-1], t])
+        frozen = torch.cat([self.frozen, torch.zeros(len(t), dtype=torch.bool, device=self.frozen.device)])
+        order = torch.argsort(positions)
+        self.positions = torch.cat([self.positions[:1], positions[order], self.positions[-1:]])
+        self._split(interior[order], frozen[order])
+
+    def freeze(self, which: Tensor) -> None:
+        """Freezes the interior nodes marked by the boolean ``which`` (they stay where they are)."""
+        self._split(self.interior().detach(), self.frozen | which.to(self.frozen.device))
+
+    def set_shape(self, positions: Tensor, frozen: Tensor, fixed: Tensor) -> None:
+        """Sets ``positions``, ``frozen`` and ``fixed`` (resuming a fit, loading a saved chain). ``nodes``
+        stays the same tensor object (an optimizer or a checkpoint may hold it) and is resized to the
+        number of moving nodes, its values to be set by the caller if that changed."""
+        self.positions = positions.to(self.positions)
+        self.frozen = frozen.to(self.frozen.device)
+        self.fixed = fixed.to(self.fixed)
+        self._index()
+        if len(self.nodes) != len(self.moving):
+            self.nodes.data = self.nodes.new_zeros(len(self.moving), self.nodes.shape[1])
+
+    def shape_state(self) -> dict:
+        return {"positions": self.positions.clone(), "frozen": self.frozen.clone(), "fixed": self.fixed.clone()}
+
+    def _split(self, interior: Tensor, frozen: Tensor) -> None:
+        self.frozen = frozen
+        self.fixed = interior[frozen].clone()
+        self.nodes = nn.Parameter(interior[~frozen].clone())
+        self._index()
 
 
 def curve_state(curve: Curve) -> dict:
@@ -151,6 +267,8 @@ def load_curve(saved: dict) -> Curve:
         curve: Curve = Bezier(state["start"], state["end"], bends=len(state["bends"]))
     else:
         curve = Chain(state["start"], state["end"], nodes=len(state["positions"]) - 2, method=saved["method"])
+        state = {"frozen": curve.frozen, "fixed": curve.fixed, **state}  # files from before chains froze nodes
+        curve.set_shape(state["positions"], state["frozen"], state["fixed"])
     curve.load_state_dict(state)
     return curve
 
@@ -176,6 +294,9 @@ def fit_curve(
     points_per_step: int = 1,
     insert_every: int | None = None,
     l2: float = 0.0,
+    freeze_borders: bool = True,
+    interval_points: int = 3,
+    ridge_tolerance: float | None = 0.01,
     monitor: Callable[[int, Chain, Tensor], None] | None = None,
     seed: int = 0,
     steps_per_epoch: int | None = None,
@@ -189,15 +310,27 @@ def fit_curve(
     t ~ U(0, 1) and minimises their mean loss plus ``0.5 * weight_decay * |w(t)|^2``.
     Default recipe: 3000 steps of SGD, lr 1e-2, momentum 0.9, Garipov's schedule.
 
-    pointchain (paper 002): ``bends`` interior points at first (default 10), all trained
-    together with their gradients' chain-tangent parts halved away, plus ``l2`` times the sum of
-    the points' (unsquared) norms; every ``insert_every`` steps (default a tenth of the budget)
-    two midpoints go into the intervals of highest midpoint loss. ``monitor(step, chain, grad)``,
-    if given, sees every step's chain and the gradient at its interior points before projection.
+    pointchain (paper 002, as the authors' code runs it): ``bends`` interior points at first
+    (default 10), trained with their gradients' chain-tangent parts halved away, plus ``l2`` times
+    the sum of the points' (unsquared) norms. The budget runs in periods of ``insert_every`` steps
+    (default a tenth of it). After each period but the last, every interval of the moving part of
+    the chain is measured at ``interval_points`` evenly spaced interior points, midpoints go into
+    the two intervals whose highest measured loss is largest, and, with ``freeze_borders``, the
+    outermost moving point on each side is frozen (unless it was just inserted), so the moving
+    part closes in on the saddle. The last period settles: the chain's points hold still, and in up
+    to 4 rounds every interval of the whole chain whose highest interior point is above the higher
+    of its two ends by more than ``ridge_tolerance`` times the loss range along the chain gets a new
+    point there, which then trains with its whole component along its chord removed (so it stays on
+    the ridge and slides across it to the pass, where a halved component would let it slide off a
+    thin wall); it stops as soon as no interval has such a ridge (so the budget is an upper limit,
+    not a count), and logs whether the chain ends without one. ``freeze_borders=False,
+    interval_points=1, ridge_tolerance=None`` is the earlier all-trainable variant (midpoint loss,
+    insertions after every period, no settling). ``monitor(step, chain, grad)``, if given, sees
+    every step's chain and the gradient at its moving points (``chain.nodes``) before projection.
     Default recipe: 3000 steps of SGD, lr 1e-2, no momentum, constant rate.
 
     A ``checkpoint`` saves the fit every few epochs (with the sampler's state, or the chain's
-    shape) and resumes a saved one.
+    shape: positions, frozen points) and resumes a saved one.
     """
     a, b = landscape.as_point(a), landscape.as_point(b)
     if method not in METHODS:
@@ -210,9 +343,12 @@ def fit_curve(
     if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
         raise ValueError(f"{what}: an endpoint has NaN or infinite parameters")
     if method == "pointchain":
+        if interval_points < 1:
+            raise ValueError(f"{what}: interval_points must be at least 1, got {interval_points}")
         return _fit_pointchain(
             landscape, a, b, bends=10 if bends is None else bends,
             recipe=recipe or Recipe(steps=3000, lr=1e-2), insert_every=insert_every, l2=l2,
+            freeze_borders=freeze_borders, interval_points=interval_points, ridge_tolerance=ridge_tolerance,
             monitor=monitor, steps_per_epoch=steps_per_epoch, what=what, checkpoint=checkpoint,
         )
     curve = make_curve(method, a, b, 1 if bends is None else bends)
@@ -247,14 +383,24 @@ def train_on_random_points(
     family.landscape = landscape
 
 
-def _fit_pointchain(landscape, a, b, *, bends, recipe, insert_every, l2, monitor, steps_per_epoch, what,
-                    checkpoint) -> Chain:
+#: Rounds of the point chain's settling period (its last ``insert_every`` steps).
+SETTLE_ROUNDS = 4
+
+
+def _fit_pointchain(landscape, a, b, *, bends, recipe, insert_every, l2, freeze_borders, interval_points,
+                    ridge_tolerance, monitor, steps_per_epoch, what, checkpoint) -> Chain:
     chain = Chain(a, b, bends, method="pointchain")
     every = insert_every or max(1, recipe.steps // 10)
+    periods = [(start, min(start + every, recipe.steps)) for start in range(0, recipe.steps, every)]
+    settle_from = recipe.steps
+    if ridge_tolerance is not None and len(periods) > 1:
+        settle_from = periods[-1][0]
+        length = max(1, math.ceil((recipe.steps - settle_from) / SETTLE_ROUNDS))
+        periods[-1:] = [(start, min(start + length, recipe.steps))
+                        for start in range(settle_from, recipe.steps, length)]
     resume_at = 0
     if checkpoint is not None:
-        checkpoint.track("chain positions", lambda: chain.positions.clone(),
-                         lambda positions: setattr(chain, "positions", positions.to(chain.positions)))
+        checkpoint.track("chain shape", chain.shape_state, lambda shape: chain.set_shape(**shape))
         resume_at = checkpoint.step
 
     def objective(step: int) -> Tensor:
@@ -265,26 +411,96 @@ def _fit_pointchain(landscape, a, b, *, bends, recipe, insert_every, l2, monitor
 
     def project(step: int) -> None:
         p = chain.points().detach()
-        left = nn.functional.normalize(p[1:-1] - p[:-2], dim=-1)
-        right = nn.functional.normalize(p[2:] - p[1:-1], dim=-1)
+        at = chain.moving + 1  # the moving nodes' places in p
+        left = nn.functional.normalize(p[at] - p[at - 1], dim=-1)
+        right = nn.functional.normalize(p[at + 1] - p[at], dim=-1)
         g = chain.nodes.grad
         g *= len(g)  # each point moves by its own gradient, not by a share of the mean's
         if monitor is not None:
             monitor(step, chain, g)
-        g -= 0.5 * ((g * left).sum(-1, keepdim=True) * left + (g * right).sum(-1, keepdim=True) * right)
+        if step < settle_from:
+            g -= 0.5 * ((g * left).sum(-1, keepdim=True) * left + (g * right).sum(-1, keepdim=True) * right)
+        else:  # a point put on a ridge keeps only what is across its chord: it stays on the ridge and finds its pass
+            chord = nn.functional.normalize(p[at + 1] - p[at - 1], dim=-1)
+            g -= (g * chord).sum(-1, keepdim=True) * chord
 
-    for start in range(0, recipe.steps, every):
-        stop = min(start + every, recipe.steps)
+    for start, stop in periods:
         if stop < resume_at:  # done before the run was stopped; the checkpoint holds its result
             continue
         optimize(
             [chain.nodes], objective, recipe, steps=range(start, stop), steps_per_epoch=steps_per_epoch,
             adjust_grad=project, what=what, optimizer=make_optimizer([chain.nodes], recipe), checkpoint=checkpoint,
         )
-        if stop < recipe.steps:
-            mids = (chain.positions[:-1] + chain.positions[1:]) / 2
-            with torch.no_grad():
-                losses = landscape.evaluate(chain.weights(mids))
-            chain.insert(mids[torch.topk(losses, k=min(2, len(mids))).indices])
+        if stop == recipe.steps:
+            break
+        if stop < settle_from:
+            _insert_and_freeze(chain, landscape, interval_points, freeze_borders)
+            continue
+        if stop == settle_from:  # the chain holds still while the points put on ridges settle
+            chain.freeze(torch.ones_like(chain.frozen))
+        if not _insert_at_ridges(chain, landscape, interval_points, ridge_tolerance):
+            log.info("%s: no interval rises above its ends by more than %g of the range after step %d of %d",
+                     what, ridge_tolerance, stop, recipe.steps)
+            chain.landscape = landscape
+            return chain
+    if ridge_tolerance is not None:
+        ridges = len(_ridges(chain, landscape, interval_points, ridge_tolerance)[0])
+        log.info("%s: at the end of the budget %d interval(s) rise above their ends by more than %g of the range",
+                 what, ridges, ridge_tolerance)
     chain.landscape = landscape
     return chain
+
+
+@torch.no_grad()
+def _interval_maxima(chain: Chain, landscape: Landscape, interval_points: int, first: int, last: int):
+    """The highest loss at ``interval_points`` evenly spaced interior points of each interval between
+    the chain's points ``first`` and ``last``, and the t where it is."""
+    left, right = chain.positions[first:last], chain.positions[first + 1:last + 1]
+    fractions = torch.arange(1, interval_points + 1, dtype=left.dtype, device=left.device) / (interval_points + 1)
+    t = torch.lerp(left[:, None], right[:, None], fractions)
+    losses = landscape.evaluate(chain.weights(t.reshape(-1))).reshape(t.shape).to(t)
+    highest, where = losses.max(dim=1)
+    return highest, t.gather(1, where[:, None])[:, 0]
+
+
+def _insert_and_freeze(chain: Chain, landscape: Landscape, interval_points: int, freeze_borders: bool) -> None:
+    """One stage of the authors' chain: midpoints into the two intervals of the moving part (with the
+    nodes that bound it) whose highest interior loss is largest; then, with ``freeze_borders``, the
+    outermost moving node on each side freezes, unless it is one just inserted (it still lies on the
+    chord it was put on; the authors' code would freeze it there) or the last one moving."""
+    moving = chain.moving
+    first, last = (int(moving[0]), int(moving[-1]) + 2) if len(moving) else (0, len(chain.positions) - 1)
+    highest, _ = _interval_maxima(chain, landscape, interval_points, first, last)
+    picked = first + torch.topk(highest, k=min(2, len(highest))).indices
+    mids = (chain.positions[picked] + chain.positions[picked + 1]) / 2
+    chain.insert(mids)
+    if not freeze_borders:
+        return
+    moving = chain.moving
+    new = torch.isin(chain.positions[1:-1], mids)
+    outermost = {int(moving[0]), int(moving[-1])}
+    which = torch.zeros_like(chain.frozen)
+    for i in outermost:
+        if not new[i] and len(moving) - int(which.sum()) > 1:
+            which[i] = True
+    chain.freeze(which)
+
+
+def _ridges(chain: Chain, landscape: Landscape, interval_points: int, tolerance: float):
+    """Intervals of the whole chain whose highest measured interior loss exceeds the higher of its two
+    ends by more than ``tolerance`` times the range of the measured losses; and where that is in t."""
+    with torch.no_grad():
+        ends = landscape.evaluate(chain.points()).to(chain.positions)
+    highest, where = _interval_maxima(chain, landscape, interval_points, 0, len(chain.positions) - 1)
+    span = max(float(highest.max()), float(ends.max())) - float(ends[[0, -1]].min())
+    rising = highest - torch.maximum(ends[:-1], ends[1:]) > tolerance * span
+    return rising.nonzero()[:, 0], where[rising]
+
+
+def _insert_at_ridges(chain: Chain, landscape: Landscape, interval_points: int, tolerance: float) -> bool:
+    """Puts a moving node at the highest measured interior point of every interval with a ridge;
+    whether there was any."""
+    intervals, where = _ridges(chain, landscape, interval_points, tolerance)
+    if len(intervals):
+        chain.insert(where)
+    return bool(len(intervals))

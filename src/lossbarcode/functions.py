@@ -108,3 +108,77 @@ def bent_valley(bend: float = 3.6, name: str = "bent valley") -> AnalyticFunctio
         return 4.0 * (r - 1.0) ** 2 + along + beyond
 
     return AnalyticFunction(name, fn, ((-2.0, 2.0), (-2.0, 2.0)))
+
+
+def _wells_and_walls(s: Tensor, wells, walls) -> Tensor:
+    """A profile along a valley's coordinate ``s`` (or the differences ``s[:, k]`` to each feature):
+    Gaussian wells ``(centre, depth, width)`` and walls ``(centre, height, width)``."""
+    value = torch.zeros_like(s[..., 0] if s.ndim > 1 else s)
+    for k, (centre, size, width) in enumerate([(c, -d, w) for c, d, w in wells] + list(walls)):
+        offset = s[:, k] if s.ndim > 1 else s - centre
+        value = value + size * torch.exp(-(offset**2) / (2 * width**2))
+    return value
+
+
+#: Wells along ``arc_of_wells``'s valley (angle, depth, width) and the walls between them (angle, height,
+#: width): a thin, a wide and a very thin wall, of different heights.
+ARC_WELLS = [(-1.6, 0.3, 0.25), (-0.55, 0.45, 0.25), (0.5, 0.35, 0.25), (1.55, 0.4, 0.25)]
+ARC_WALLS = [(-1.075, 0.5, 0.05), (-0.025, 0.9, 0.25), (1.025, 0.7, 0.035)]
+
+
+def arc_of_wells(name: str = "four wells along an arc") -> AnalyticFunction:
+    """A circular valley of radius 1 turning by about 240 degrees, with four wells along it separated by
+    walls of widths 0.035 to 0.25 (``ARC_WELLS``, ``ARC_WALLS``; angles in radians, which at r = 1 are
+    lengths): every minimum-energy path follows the arc and crosses walls thinner than a straight
+    profile's spacing. ``4 (r - 1)^2 + r^2 (wells and walls(phi) + 4 relu(|phi| - 2.1)^2)``; the r^2 fades
+    the angular terms towards the centre, where the angle is undefined, and none jumps across phi = pi."""
+
+    def fn(p: Tensor) -> Tensor:
+        r = torch.linalg.vector_norm(p, dim=-1)
+        phi = torch.atan2(p[:, 1], p[:, 0])
+        beyond = 4 * torch.relu(phi.abs() - 2.1) ** 2
+        return 4.0 * (r - 1.0) ** 2 + r**2 * (_wells_and_walls(phi, ARC_WELLS, ARC_WALLS) + beyond)
+
+    return AnalyticFunction(name, fn, ((-2.0, 2.0), (-2.0, 2.0)))
+
+
+#: Wells along ``sine_valley`` (x, depth, width) and walls (x, height, width).
+SINE_WELLS = [(-1.9, 0.4, 0.3), (-0.6, 0.3, 0.3), (0.6, 0.5, 0.3), (1.9, 0.35, 0.3)]
+SINE_WALLS = [(-1.25, 0.6, 0.03), (0.0, 0.45, 0.4), (1.25, 0.8, 0.1)]
+
+
+def sine_valley(name: str = "four wells along a sine valley") -> AnalyticFunction:
+    """A valley along y = 0.7 sin(1.5 x), steep across (5 times the squared offset), with four wells and
+    walls of widths 0.03, 0.4 and 0.1 in x between them (``SINE_WELLS``, ``SINE_WALLS``): paths between
+    far minima snake through the valley's bends and over thin and wide walls."""
+
+    def fn(p: Tensor) -> Tensor:
+        x, y = p[:, 0], p[:, 1]
+        across = 5.0 * (y - 0.7 * torch.sin(1.5 * x)) ** 2
+        beyond = 4 * torch.relu(x.abs() - 2.4) ** 2
+        return across + _wells_and_walls(x, SINE_WELLS, SINE_WALLS) + beyond
+
+    return AnalyticFunction(name, fn, ((-3.0, 3.0), (-2.0, 2.0)))
+
+
+#: Wells around ``ring_valley`` (angle, depth, width) and walls (angle, height, width).
+RING_WELLS = [(0.0, 0.4, 0.4), (2.2, 0.3, 0.4), (4.1, 0.5, 0.4)]
+RING_WALLS = [(1.1, 0.7, 0.04), (3.15, 0.5, 0.12), (5.2, 0.9, 0.35)]
+
+
+def ring_valley(name: str = "three wells in a ring valley") -> AnalyticFunction:
+    """A closed circular valley of radius 1 with three wells and walls of widths 0.04, 0.12 and 0.35
+    between them (``RING_WELLS``, ``RING_WALLS``, angles wrapped to the nearest turn): three minima,
+    curved paths, and a hill in the middle (``2 exp(-r^2 / 0.18)``), so one index-1 bar too. The angular
+    terms are multiplied by r^2, which fades them towards the centre, where the angle is undefined."""
+    features = RING_WELLS + RING_WALLS
+
+    def fn(p: Tensor) -> Tensor:
+        r = torch.linalg.vector_norm(p, dim=-1)
+        phi = torch.atan2(p[:, 1], p[:, 0])
+        angles = torch.tensor([c for c, _, _ in features], dtype=p.dtype, device=p.device)
+        offsets = torch.remainder(phi[:, None] - angles + math.pi, 2 * math.pi) - math.pi
+        hill = 2.0 * torch.exp(-(r**2) / 0.18)
+        return 4.0 * (r - 1.0) ** 2 + r**2 * _wells_and_walls(offsets, RING_WELLS, RING_WALLS) + hill
+
+    return AnalyticFunction(name, fn, ((-2.0, 2.0), (-2.0, 2.0)))

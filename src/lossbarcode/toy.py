@@ -480,8 +480,11 @@ def gradient_components(bend: float = BEND, bends: int = 10, steps: int = 1200, 
         orthogonal.append(torch.linalg.vector_norm(grad - along * tau, dim=-1).numpy())
         positions.append(chain.positions[1:-1].numpy())
 
+    # Every point follows its gradient in every epoch, with an insertion after each period (the all-trainable
+    # variant): frozen points and a settling period that stops early would leave holes in the per-point logs.
     fit_curve(landscape, minima[0], minima[1], "pointchain", bends=bends, insert_every=insert_every,
-              recipe=Recipe(steps=steps, lr=lr), monitor=monitor, what="gradient components")
+              recipe=Recipe(steps=steps, lr=lr), monitor=monitor, what="gradient components",
+              freeze_borders=False, interval_points=1, ridge_tolerance=None)
     epochs = []
     for first in range(0, steps, epoch):
         block = slice(first, min(first + epoch, steps))
