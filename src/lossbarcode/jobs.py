@@ -189,7 +189,9 @@ def fit_curve(spec: RunSpec, data_path: str, ends: list[str], out: str) -> None:
     a, b = (read_minimum(p, landscape.device)["theta"] for p in ends)
     recipe = section.recipe(landscape.steps_per_epoch)
     checkpoint = checkpoint_for(spec, out, landscape, ends)
-    extra = {"insert_every": section.insert_every * landscape.steps_per_epoch, "l2": section.l2} \
+    extra = {"insert_every": section.insert_every * landscape.steps_per_epoch, "l2": section.l2,
+             "freeze_borders": section.freeze_borders, "interval_points": section.interval_points,
+             "ridge_tolerance": section.ridge_tolerance} \
         if section.method == "pointchain" else {"weight_decay": section.weight_decay,
                                                 "points_per_step": section.points_per_step}
     start = time.perf_counter()

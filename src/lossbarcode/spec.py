@@ -112,6 +112,9 @@ class CurveStage(Stage):
     bends: int
     insert_every: int | None = None  # pointchain: epochs between insertions
     l2: float = 0.0                  # pointchain: weight of the sum of the points' norms
+    freeze_borders: bool = True      # pointchain: freeze the outermost moving points at each stage (the authors')
+    interval_points: int = 3         # pointchain: interior points that measure an interval for insertion
+    ridge_tolerance: float | None = 0.01  # pointchain: settle ridges above this share of the loss range
     points_per_step: int = 1         # bezier / polychain: values of t per step
     profile_points: int = PROFILE_POINTS
     refine: int = PROFILE_REFINE
