@@ -39,6 +39,12 @@ include: "rules/toy.smk"
 include: "rules/figures.smk"
 
 
+onstart:
+    # Jobs fork from one process that has torch imported (lossbarcode.warm), if the config says so.
+    if config.get("warm_start"):
+        start_warm_server()
+
+
 rule all:
     default_target: True
     input:

@@ -3,6 +3,7 @@ import json
 import os
 import re
 import shlex
+import tempfile
 from itertools import combinations
 
 from lossbarcode.config import job_spec
@@ -24,6 +25,15 @@ MIRRORS = json.dumps(config.get("data_mirrors", {}), sort_keys=True)
 # Minima are trained, or embedded from a smaller network's: each experiment's minima come from one rule.
 EMBEDDED = [name for name, experiment in EXPERIMENTS.items() if "embed" in experiment]
 TRAINED = [name for name in EXPERIMENTS if name not in EMBEDDED]
+
+
+def start_warm_server():
+    """Starts ``lossbarcode serve`` for this run and points every job's command at it."""
+    from lossbarcode.warm import WARM, start
+
+    socket = os.path.join(tempfile.gettempdir(), f"lossbarcode-warm-{os.getpid()}.sock")
+    start(socket, f"{RESULTS}/logs/warm-server.log")
+    os.environ[WARM] = socket
 
 
 def alternatives(names):

@@ -9,9 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from dataclasses import replace
 from importlib.metadata import version
+
+from .warm import WARM, run_warm
 
 
 def _json_object(flag: str, what: str):
@@ -37,6 +40,11 @@ def _threads(n: int | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    if argv is None and os.environ.get(WARM) and sys.argv[1:2] != ["serve"]:
+        # A job of a workflow that keeps a warm server: it runs there, or here if there is none.
+        code = run_warm(sys.argv[1:])
+        if code is not None:
+            sys.exit(code)
     parser = argparse.ArgumentParser(prog="lossbarcode", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     parser.add_argument("--version", action="version", version=f"%(prog)s {version('lossbarcode')}")
@@ -91,6 +99,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--runs", type=json.loads, required=True, help="JSON list of run records with a barcode path")
     p.add_argument("--out", required=True, help="output path without suffix (.png, .pdf, .csv)")
 
+    p = verbs.add_parser("serve", help="fork jobs from a process that has torch imported (the workflow starts it)")
+    p.add_argument("--socket", required=True, help="the Unix socket to listen on")
+    p.add_argument("--parent", type=int, default=None, help="stop when this process (the workflow) is gone")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -113,7 +125,11 @@ def main(argv: list[str] | None = None) -> None:
 def _run(args: argparse.Namespace) -> None:
     from . import jobs
 
-    if args.verb == "prepare-data":
+    if args.verb == "serve":
+        from .warm import serve
+
+        serve(args.socket, parent=args.parent)
+    elif args.verb == "prepare-data":
         from .data import prepare
 
         print(prepare(args.dataset, args.root, mirror=args.mirrors.get(args.dataset)))
