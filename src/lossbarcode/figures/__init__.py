@@ -14,7 +14,7 @@ from pathlib import Path
 from types import ModuleType
 
 from ..io import atomic_write
-from . import barcodes, bn_comparison, embedding, h1_diagram, saddle_spread, to_score
+from . import barcodes, bn_comparison, curve_profiles, embedding, h1_diagram, saddle_spread, to_score
 from . import (
     toy_barcode_1d, toy_escape_lr, toy_escape_polynomials, toy_escape_regimes, toy_escape_steps,
     toy_escape_trajectory, toy_insertion, toy_orthogonal_gradient, toy_tangent_gradient,
@@ -28,6 +28,7 @@ _MODULES: dict[str, ModuleType] = {
     "h1_diagram": h1_diagram,
     "bn_comparison": bn_comparison,
     "embedding": embedding,
+    "curve_profiles": curve_profiles,
     "toy_barcode_1d": toy_barcode_1d,
     "escape_regimes": toy_escape_regimes,
     "escape_trajectory": toy_escape_trajectory,
