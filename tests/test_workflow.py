@@ -183,7 +183,13 @@ def test_quick_profile_end_to_end_survives_an_interruption(tmp_path):
     while not list(minima.glob("*/minima/*.json")) and time.monotonic() < deadline:
         time.sleep(0.2)
     os.killpg(run.pid, signal.SIGINT)
-    run.wait(timeout=120)
+    try:
+        run.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        tree = subprocess.run(["ps", "-o", "pid,ppid,stat,etime,args", "-g", str(run.pid)], capture_output=True, text=True)
+        logs = sorted((work / ".snakemake/log").glob("*.log"))
+        raise AssertionError(f"snakemake still runs 120 s after SIGINT:\n{tree.stdout}\n"
+                             f"{logs[-1].read_text()[-3000:] if logs else 'no snakemake log'}") from None
     leftovers = [p for p in work.rglob("*") if p.name.endswith(".tmp")]
     assert not leftovers, f"partial files left behind: {leftovers}"
     for record in minima.glob("*/minima/*.json"):

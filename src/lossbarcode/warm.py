@@ -37,7 +37,10 @@ PRELOAD = ("torch", "torch.func", "numpy", "gudhi", "matplotlib.pyplot", "seabor
            "lossbarcode.data", "lossbarcode.augment", "lossbarcode.barcode", "lossbarcode.figures",
            "lossbarcode.toy", "lossbarcode.models.fcn", "lossbarcode.models.cnn", "lossbarcode.models.embed")
 _STREAMS = 3  # stdin, stdout, stderr
-_EXIT = struct.Struct("!i")
+_SIZE = struct.Struct("!i")
+#: What a child tells its command, a tag and a number: STARTED and its process id when the job starts,
+#: ENDED and the job's exit status when it ends.
+_MESSAGE, STARTED, ENDED = struct.Struct("!ci"), b"S", b"E"
 
 
 def serve(path: str | os.PathLike, *, parent: int | None = None) -> None:
@@ -93,7 +96,7 @@ def _child(connection: socket.socket) -> None:
         os.environ.clear()
         os.environ.update(request["env"])
         os.environ.pop(WARM, None)  # this process runs the job; it must not ask the server again
-        connection.sendall(_EXIT.pack(os.getpid()))
+        connection.sendall(_MESSAGE.pack(STARTED, os.getpid()))
         threading.Thread(target=_end_with, args=(connection,), daemon=True).start()
         code = _run(request["argv"])
     except BaseException:
@@ -103,7 +106,7 @@ def _child(connection: socket.socket) -> None:
             sys.stdout.flush()
             sys.stderr.flush()
         with contextlib.suppress(OSError):
-            connection.sendall(_EXIT.pack(code))
+            connection.sendall(_MESSAGE.pack(ENDED, code))
         os._exit(code)
 
 
@@ -130,7 +133,7 @@ def _end_with(connection: socket.socket) -> None:
 
 
 def _receive(connection: socket.socket) -> tuple[dict, list[int]]:
-    size = _EXIT.unpack(_exactly(connection, _EXIT.size))[0]
+    size = _SIZE.unpack(_exactly(connection, _SIZE.size))[0]
     fds = array.array("i")
     message, ancillary, _, _ = connection.recvmsg(size, socket.CMSG_SPACE(_STREAMS * fds.itemsize))
     for level, kind, data in ancillary:
@@ -153,7 +156,8 @@ def _exactly(connection: socket.socket, size: int) -> bytes:
 
 def run_warm(argv: list[str]) -> int | None:
     """Runs ``lossbarcode argv`` in a child of the warm server named by ``$LOSSBARCODE_WARM`` and
-    returns its exit status; None when there is no server to ask (run the job here instead)."""
+    returns its exit status; None when no server answers (run the job here instead). Once a server
+    has taken the job, its failures are the job's: a job is never run twice."""
     path = os.environ.get(WARM)
     if not path:
         return None
@@ -166,16 +170,20 @@ def run_warm(argv: list[str]) -> int | None:
     with connection:
         request = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
         fds = array.array("i", range(_STREAMS))
-        connection.sendall(_EXIT.pack(len(request)))
-        connection.sendmsg([request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds.tobytes())])
         try:
-            child = _EXIT.unpack(_exactly(connection, _EXIT.size))[0]
-        except ConnectionError:
-            return None  # the server could not start the job; run it here
+            connection.sendall(_SIZE.pack(len(request)))
+            connection.sendmsg([request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds.tobytes())])
+            tag, child = _MESSAGE.unpack(_exactly(connection, _MESSAGE.size))
+        except OSError as error:  # ConnectionError included: the server went away with the job
+            print(f"lossbarcode: the warm server did not start the job ({error})", file=sys.stderr)
+            return 1
+        if tag == ENDED:  # it failed before the job could start; its traceback is on our stderr
+            return child
         forward = lambda signum, frame: os.kill(child, signum)  # noqa: E731
         previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
-            return _EXIT.unpack(_exactly(connection, _EXIT.size))[0]
+            _, code = _MESSAGE.unpack(_exactly(connection, _MESSAGE.size))
+            return code
         except ConnectionError:
             return 1  # the job died without a word (killed)
         finally:
