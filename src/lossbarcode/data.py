@@ -426,7 +426,8 @@ def load_tokens(path: str | Path, *, block_size: int, device: str | torch.device
 
 
 # ----- text by language ------------------------------------------------------------------------
-#: How OSCAR 23.01 and Community-OSCAR name a language's shards: ``[<prefix>/]<language>_meta/<file>.jsonl[.gz|.zst]``.
+#: How OSCAR 23.01 and Community-OSCAR name a language's shards:
+#: ``[<prefix>/]<language>_meta/<file>.jsonl[.gz|.zst]``.
 _OSCAR_SHARD = re.compile(r"(?:^|/)(?P<language>[^/]+)_meta/[^/]+\.jsonl(?:\.gz|\.zst)?$")
 
 
@@ -449,7 +450,8 @@ def prepare_languages(meta: OscarDataset | MimesisText, root: str | Path) -> Pat
     origin += f", languages {', '.join(meta.languages)}" + (
         f", up to {meta.characters_per_language:,} characters each" if meta.characters_per_language else "")
     if not records.exists():
-        documents = list(_oscar_documents(meta, records) if isinstance(meta, OscarDataset) else _mimesis_documents(meta))
+        oscar = isinstance(meta, OscarDataset)
+        documents = list(_oscar_documents(meta, records) if oscar else _mimesis_documents(meta))
         random.Random(SEED).shuffle(documents)
         partial = records.with_suffix(".jsonl.partial")
         partial.parent.mkdir(parents=True, exist_ok=True)
@@ -507,26 +509,46 @@ def _oscar_documents(meta: OscarDataset, records: Path):
     for language in meta.languages:
         left = meta.characters_per_language
         for shard in shards[language]:
-            texts = list(_up_to(language, _shard_texts(_repo_file(meta, shard, records), shard, meta.field), left))
+            local = _repo_file(meta, shard, records)
+            texts = list(_up_to(language, _shard_texts(meta, local, shard), left))
             if not texts:
-                raise DataUnavailable(f"{shard} of {meta.repo} holds no text in its {meta.field!r} field (an empty or "
-                                      "cut-off shard): download it again, or choose other languages")
+                raise _no_text(meta, shard, local)
             yield from texts
             left -= sum(len(t["text"]) for t in texts)
             if left <= 0:
                 break
 
 
-def _shard_texts(local: Path, shard: str, field: str):
-    """The ``field`` of each record of one JSON-lines shard, read as a stream by ``datasets``' json
+def _shard_texts(meta: OscarDataset, local: Path, shard: str):
+    """The text field of each record of one JSON-lines shard, read as a stream by ``datasets``' json
     loader (compressed shards by their extension), so that a budget stops the reading early."""
     import datasets
 
-    rows = datasets.load_dataset("json", data_files=str(local), split="train", streaming=True)
-    for row in rows:
-        if field not in row:
-            raise ValueError(f"{shard} has no field {field!r}; its records have {sorted(row)}")
-        yield row[field]
+    def read():  # opening the stream reads the first records already
+        yield from datasets.load_dataset("json", data_files=str(local), split="train", streaming=True)
+
+    rows = read()
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        # Whatever else the reading raises means the same: zstandard fails on a cut-off file, pyarrow on
+        # a line that is no JSON.
+        except Exception as error:
+            if isinstance(error.__cause__, StopIteration):  # the json loader's way to end an empty file
+                return
+            raise _no_text(meta, shard, local, error) from error
+        if meta.field not in row:
+            raise ValueError(f"{shard} has no field {meta.field!r}; its records have {sorted(row)}")
+        yield row[meta.field]
+
+
+def _no_text(meta: OscarDataset, shard: str, local: Path, error: Exception | None = None) -> DataUnavailable:
+    unreadable = f", unreadable ({type(error).__name__}: {error})" if error else ""
+    return DataUnavailable(f"{shard} of {meta.repo} holds no text in its {meta.field!r} field{unreadable}: an empty "
+                           f"or cut-off shard; remove its copy {local.absolute()} to download it again, or choose "
+                           "other languages")
 
 
 def _repo_files(meta: OscarDataset, records: Path) -> list[str]:
