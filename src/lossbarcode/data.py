@@ -14,7 +14,10 @@ files): text read once through Hugging Face ``datasets`` (a Hub id, or local fil
 ``text`` and ``json`` loaders), tokenised (characters, or a ``transformers`` tokenizer), split 90/10
 into training and validation streams as karpathy's gpt.py does, and stored as compact token ids with
 their vocabulary, counts and source, in the spirit of nanoGPT's ``prepare.py``. ``load_tokens`` gives
-``TokenWindows`` of a ``block_size`` for a landscape.
+``TokenWindows`` of a ``block_size`` for a landscape. Text by language (``prepare_languages``): chosen
+languages of a Hub repository laid out as OSCAR, fetched shard by shard with ``huggingface_hub`` up to
+a character budget each, or the sentences ``mimesis`` ships per locale; the documents, shuffled across
+languages, go once into a JSON-lines file that ``prepare_tokens`` reads.
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ _TORCHVISION = {
 
 
 class DataUnavailable(RuntimeError):
-    """A real dataset could not be downloaded or verified; the message says how to supply it offline."""
+    """A real dataset could not be downloaded, read or verified; the message says what to do (get access,
+    or supply it offline)."""
 
 
 @dataclass
@@ -495,10 +499,11 @@ def _up_to(language: str, texts, budget: int | None):
 def _oscar_documents(meta: OscarDataset, records: Path):
     """Each language's documents, shard by shard, up to its character budget."""
     files = _repo_files(meta, records)
+    under = meta.data_dir.strip("/") + "/" if meta.data_dir else ""
     shards: dict[str, list[str]] = {}
     for file in sorted(files):
         match = _OSCAR_SHARD.search(file)
-        if match and file.startswith(meta.data_dir):
+        if match and file.startswith(under):
             shards.setdefault(match["language"], []).append(file)
     missing = [language for language in meta.languages if language not in shards]
     if missing:
