@@ -477,7 +477,7 @@ def _mimesis_documents(meta: MimesisText):
                          f"its locales with text: {', '.join(shipped)}")
     for language in meta.languages:
         shipped_text = json.loads((folder / language / "text.json").read_text(encoding="utf-8"))
-        # Quotes repeat across locales' lists now and then; a sentence counts once.
+        # A sentence listed twice (in text and in quotes, or twice in one) counts once.
         sentences = dict.fromkeys(shipped_text.get("text", []) + shipped_text.get("quotes", []))
         yield from _up_to(language, sentences, meta.characters_per_language)
 
