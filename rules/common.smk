@@ -148,5 +148,5 @@ wildcard_constraints:
     c=r"\d+",
     experiment=r"[A-Za-z0-9_]+",
     run=r"[A-Za-z0-9_.-]+",
-    dataset=r"[a-z0-9]+",
+    dataset=r"[A-Za-z0-9_]+",
     name=r"[A-Za-z0-9_]+",

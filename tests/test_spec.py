@@ -50,7 +50,8 @@ def test_a_spec_from_the_workflow_parses(tmp_path):
                 continue
             model = experiment["models"][0]
             spec = RunSpec.parse(json.loads(json.dumps(job_spec(name, experiment, experiment["datasets"][0], model, stage))))
-            assert spec.stage(stage).epochs == experiment[stage]["epochs"]
+            budget = "epochs" if "epochs" in experiment[stage] else "iterations"
+            assert getattr(spec.stage(stage), budget) == experiment[stage][budget]
 
 
 @pytest.mark.parametrize("change, message", [

@@ -40,18 +40,20 @@ def test_paper_dag_has_the_grids_of_sections_4_1_and_4_2(tmp_path, how):
     out = snakemake("-n", *how, "--config", f"results={tmp_path}/r",
                     f"data_root={tmp_path}/d", f"figures_dir={tmp_path}/f").stdout
     experiments = yaml.safe_load((ROOT / "config/config.yaml").read_text())["experiments"]
-    fcn, cnn, bn, embedded = (experiments[k] for k in ("fcn_depth", "cnn_cifar10", "cnn_bn_cifar10", "cnn_embedding"))
+    fcn, cnn, bn, embedded, gpt = (experiments[k] for k in ("fcn_depth", "cnn_cifar10", "cnn_bn_cifar10",
+                                                             "cnn_embedding", "gpt_oscar"))
     assert len(fcn["models"]) == 5 and fcn["datasets"] == ["mnist", "fmnist"]
     assert len(cnn["models"]) + len(bn["models"]) == 12 and cnn["datasets"] == bn["datasets"] == ["cifar10"]
+    assert gpt["models"] == ["gpt-6-384"] and gpt["datasets"] == ["oscar"] and gpt["minima"] == 4  # §7: four seeds
     n = fcn["minima"]
     assert cnn["minima"] == bn["minima"] == embedded["minima"] == n
     fcn_models, cnn_models, embedded_models = 10, 12, len(embedded["models"])
     counts = job_counts(out)
-    assert counts["train_minimum"] == (fcn_models + cnn_models) * n
+    assert counts["train_minimum"] == (fcn_models + cnn_models) * n + 4
     assert counts["embed_minimum"] == embedded_models * n
-    assert counts["fit_curve"] == (fcn_models + cnn_models + embedded_models) * n * (n - 1) // 2
+    assert counts["fit_curve"] == (fcn_models + cnn_models + embedded_models) * n * (n - 1) // 2 + 6
     assert counts["fit_triangle"] == fcn_models * n * (n - 1) * (n - 2) // 6
-    assert counts["barcode"] == fcn_models + cnn_models + embedded_models and counts["figure"] == 7 + 10
+    assert counts["barcode"] == fcn_models + cnn_models + embedded_models + 1 and counts["figure"] == 9 + 10
     assert counts["toy"] == 6
 
 
@@ -70,9 +72,9 @@ def test_quick_profile_dry_run(tmp_path):
     out = snakemake("-n", "--profile", "profiles/quick", "--config", f"results={tmp_path}/r",
                     f"data_root={tmp_path}/d", f"figures_dir={tmp_path}/f").stdout
     counts = job_counts(out)
-    assert counts["toy"] == 6 and counts["figure"] == 7 + 10
-    assert counts["train_minimum"] == 30 + 36 and counts["embed_minimum"] == 9
-    assert counts["fit_curve"] == 30 + 45 and counts["fit_triangle"] == 10
+    assert counts["toy"] == 6 and counts["figure"] == 9 + 10
+    assert counts["train_minimum"] == 30 + 36 + 4 and counts["embed_minimum"] == 9
+    assert counts["fit_curve"] == 30 + 45 + 6 and counts["fit_triangle"] == 10
 
 
 def test_schema_knows_every_toy_experiment():
@@ -213,13 +215,16 @@ def test_quick_profile_end_to_end_survives_an_interruption(tmp_path):
         assert len(curve["test_loss"]) == len(curve["t"])
     assert len(list(minima.glob("*/barcode.json"))) == 10
     assert len(list(work.glob("results/quick/cnn_*/*/barcode.json"))) == 15
+    gpt = read_json(work / "results/quick/gpt_text/mimesis_text-gpt-2-64/barcode.json")
+    assert gpt["minima"]["unit"] == ["token"] * 4 and len(gpt["profiles"]) == 6
     embedded = read_json(next(work.glob("results/quick/cnn_embedding/*/minima/0.json")))
     assert embedded["embedded_from"].startswith("cnn-")
     toy_figures = [f for entry in yaml.safe_load((ROOT / "config/toy.yaml").read_text())["toy"].values()
                    for f in entry["figures"]]
     assert len(toy_figures) == 10
     for figure in ("fig2_fcn_barcodes", "fig3_fcn_to_score", "fig18_fcn_saddle_spread", "fcn_h1_diagram",
-                   "fig4_cnn_barcodes", "fig5_cnn_batchnorm", "cnn_embedding", *toy_figures):
+                   "fig4_cnn_barcodes", "fig5_cnn_batchnorm", "cnn_embedding", "fig8_gpt_curves", "fig9_gpt_barcode",
+                   *toy_figures):
         for suffix in (".png", ".pdf", ".csv"):
             assert (work / "figures/quick" / f"{figure}{suffix}").stat().st_size > 0
     # every rule logged and benchmarked its job

@@ -35,7 +35,8 @@ WARM = "LOSSBARCODE_WARM"
 PRELOAD = ("torch", "torch.func", "numpy", "gudhi", "matplotlib.pyplot", "seaborn", "lossbarcode.jobs",
            "lossbarcode.landscape", "lossbarcode.curves", "lossbarcode.simplex", "lossbarcode.train",
            "lossbarcode.data", "lossbarcode.augment", "lossbarcode.barcode", "lossbarcode.figures",
-           "lossbarcode.toy", "lossbarcode.models.fcn", "lossbarcode.models.cnn", "lossbarcode.models.embed")
+           "lossbarcode.toy", "lossbarcode.models.fcn", "lossbarcode.models.cnn", "lossbarcode.models.embed",
+           "lossbarcode.models.gpt")
 _STREAMS = 3  # stdin, stdout, stderr
 _SIZE = struct.Struct("!i")
 #: What a child tells its command, a tag and a number: STARTED and its process id when the job starts,
