@@ -16,7 +16,7 @@ def test_barcode_verb_reads_the_file_contracts(tmp_path):
         write_json(tmp_path / "minima" / f"{name}.json", {"train_loss": loss})
     maxima = {"s0-s1": 0.9, "s0-s2": 0.5, "s1-s2": 0.7}
     for name, top in maxima.items():
-        write_json(tmp_path / "curves" / f"{name}.json", {"max": top})
+        write_json(tmp_path / "curves" / f"{name}.json", {"max": top, "t": [0.0, 0.5, 1.0], "train_loss": [0.1, top, 0.2]})
     write_json(tmp_path / "triangles" / "s0-s1-s2.json", {"side_max": [0.9, 0.5, 0.7], "max": 1.4})
     out = tmp_path / "barcode.json"
     main([
@@ -33,6 +33,7 @@ def test_barcode_verb_reads_the_file_contracts(tmp_path):
     assert result["triangle_lifespans"] == [[0.9, 1.4]]
     assert result["w_inf"]["euclidean"] == pytest.approx(0.5 / np.sqrt(2))
     assert result["minima"]["names"] == ["s0", "s1", "s2"]
+    assert result["profiles"]["s0-s1"] == {"t": [0.0, 0.5, 1.0], "train_loss": [0.1, 0.9, 0.2]}
 
 
 def test_barcode_verb_rejects_a_curve_named_after_unknown_minima(tmp_path):

@@ -178,8 +178,11 @@ def test_quick_profile_end_to_end_survives_an_interruption(tmp_path):
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
     # Interrupt the run while minima are being trained, as a killed job would be.
+    # SIGINT as a terminal sends it, whatever the test runs under (a background shell ignores it,
+    # and a Python started with SIGINT ignored never turns it into KeyboardInterrupt).
     run = subprocess.Popen([*SNAKEMAKE, "--profile", "profiles/quick"], cwd=work, env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     minima = work / "results/quick/fcn_depth"
     deadline = time.monotonic() + 300
     while not list(minima.glob("*/minima/*.json")) and time.monotonic() < deadline:

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
 
     p = verbs.add_parser("barcode", help="barcodes of one model from its minima, curves and triangles")
     p.add_argument("--minima", nargs="+", required=True, help="minima/{seed}.json files (key train_loss)")
-    p.add_argument("--curves", nargs="*", default=[], help="curves/{a}-{b}.json files (key max)")
+    p.add_argument("--curves", nargs="*", default=[], help="curves/{a}-{b}.json files (keys max, t, train_loss)")
     p.add_argument("--triangles", nargs="*", default=[], help="triangles/{a}-{b}-{c}.json files (keys side_max, max)")
     p.add_argument("--out", required=True, help="barcode.json to write")
 
