@@ -3,7 +3,6 @@ profiles against dense walks along the curves in parameter space (thin ridges be
 thin walls across curved valleys, random crowded chains), and H0 deaths of every method against
 exact barcodes, from above."""
 
-import dataclasses
 import math
 
 import numpy as np
