@@ -101,17 +101,23 @@ def section_resources(section, key, default):
     return lambda wildcards: EXPERIMENTS[wildcards.experiment][section].get(key, default)
 
 
-def figure_runs(figure):
-    """The run records a figure is drawn from: every run of every experiment listing it (a trained
-    model's record names its barcode, an analytic experiment's its result)."""
-    records = [{"experiment": name, "result": f"{RESULTS}/toy/{name}.json"}
-               for name, entry in TOY.items() if figure in entry["figures"]]
-    for name, experiment in EXPERIMENTS.items():
-        if figure in experiment["figures"]:
-            for run in runs(name):
-                dataset, model = split_run(name, run)
-                record = {"experiment": name, "run": run, "dataset": dataset, "model": model,
-                          "barcode": f"{RESULTS}/{name}/{run}/barcode.json"}
+def outputs(entry, section):
+    """An experiment's (or analytic experiment's) figures or tables: name -> kind and title."""
+    return entry.get(section, {})
+
+
+def figure_runs(name, section="figures"):
+    """The run records a figure or table is drawn from: every run of every experiment listing it (a
+    trained model's record names its barcode, an analytic experiment's its result)."""
+    records = [{"experiment": toy, "result": f"{RESULTS}/toy/{toy}.json"}
+               for toy, entry in TOY.items() if name in outputs(entry, section)]
+    for experiment_name, experiment in EXPERIMENTS.items():
+        if name in outputs(experiment, section):
+            for run in runs(experiment_name):
+                dataset, model = split_run(experiment_name, run)
+                record = {"experiment": experiment_name, "experiment_label": experiment.get("label", experiment_name),
+                          "run": run, "dataset": dataset, "model": model,
+                          "barcode": f"{RESULTS}/{experiment_name}/{run}/barcode.json"}
                 if "embed" in experiment:
                     record.update(source_experiment=experiment["embed"]["from_experiment"],
                                   source_model=experiment["embed"]["models"][model])
@@ -119,29 +125,35 @@ def figure_runs(figure):
     return records
 
 
+def output_spec(name, section="figures"):
+    for entry in [*EXPERIMENTS.values(), *TOY.values()]:
+        if name in outputs(entry, section):
+            return outputs(entry, section)[name]
+    raise ValueError(f"no experiment feeds {section[:-1]} {name!r}")
+
+
+def all_outputs(section):
+    return sorted({name for entry in [*EXPERIMENTS.values(), *TOY.values()] for name in outputs(entry, section)})
+
+
 def figure_inputs(wildcards):
     return [r.get("barcode") or r["result"] for r in figure_runs(wildcards.figure)]
 
 
-def figure_spec(figure):
-    for entry in [*EXPERIMENTS.values(), *TOY.values()]:
-        if figure in entry["figures"]:
-            return entry["figures"][figure]
-    raise ValueError(f"no experiment feeds figure {figure!r}")
-
-
-def all_figures():
-    return sorted({f for entry in [*EXPERIMENTS.values(), *TOY.values()] for f in entry["figures"]})
+def table_inputs(wildcards):
+    return [r["barcode"] for r in figure_runs(wildcards.table, "tables")]
 
 
 def all_targets():
     barcodes = [f"{RESULTS}/{e}/{r}/barcode.json" for e in EXPERIMENTS for r in runs(e)]
-    figures = [f"{FIGURES}/{f}.png" for f in all_figures()]
-    return barcodes + figures
+    figures = [f"{FIGURES}/{f}.png" for f in all_outputs("figures")]
+    tables = [f"{FIGURES}/{t}.md" for t in all_outputs("tables")]
+    return barcodes + figures + tables
 
 
 wildcard_constraints:
-    figure=r"[A-Za-z0-9_]+",
+    figure=alternatives(all_outputs("figures")),
+    table=alternatives(all_outputs("tables")),
     seed=r"\d+",
     a=r"\d+",
     b=r"\d+",

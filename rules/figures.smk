@@ -1,8 +1,9 @@
-# One job per figure; which runs feed it and how it is drawn come from the config.
+# One job per figure and per table; which runs feed it and how it is drawn come from the config.
 
 
 localrules:
     figure,
+    table,
 
 
 rule figure:
@@ -17,11 +18,33 @@ rule figure:
     benchmark:
         f"{FIGURES}/logs/{{figure}}.benchmark.tsv"
     params:
-        kind=lambda wc: figure_spec(wc.figure)["kind"],
-        title=lambda wc: figure_spec(wc.figure)["title"],
+        kind=lambda wc: output_spec(wc.figure)["kind"],
+        title=lambda wc: output_spec(wc.figure)["title"],
         runs=lambda wc: json.dumps(figure_runs(wc.figure)),
         out=output_prefix,
         scale=config["scale"],
     shell:
         "lossbarcode figure --kind {params.kind:q} --title {params.title:q} --scale {params.scale:q}"
+        " --runs {params.runs:q} --out {params.out:q} 2> {log:q}"
+
+
+rule table:
+    input:
+        table_inputs,
+    output:
+        multiext(f"{FIGURES}/{{table}}", ".csv", ".md"),
+    conda:
+        "../envs/lossbarcode.yaml"
+    log:
+        f"{FIGURES}/logs/{{table}}.log",
+    benchmark:
+        f"{FIGURES}/logs/{{table}}.benchmark.tsv"
+    params:
+        kind=lambda wc: output_spec(wc.table, "tables")["kind"],
+        title=lambda wc: output_spec(wc.table, "tables")["title"],
+        runs=lambda wc: json.dumps(figure_runs(wc.table, "tables")),
+        out=output_prefix,
+        scale=config["scale"],
+    shell:
+        "lossbarcode table --kind {params.kind:q} --title {params.title:q} --scale {params.scale:q}"
         " --runs {params.runs:q} --out {params.out:q} 2> {log:q}"

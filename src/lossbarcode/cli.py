@@ -99,6 +99,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--runs", type=json.loads, required=True, help="JSON list of run records with a barcode path")
     p.add_argument("--out", required=True, help="output path without suffix (.png, .pdf, .csv)")
 
+    p = verbs.add_parser("table", help="write one table (CSV and Markdown) from barcodes")
+    p.add_argument("--kind", required=True)
+    p.add_argument("--title", required=True)
+    p.add_argument("--scale", required=True, choices=["quick", "paper"])
+    p.add_argument("--runs", type=json.loads, required=True, help="JSON list of run records with a barcode path")
+    p.add_argument("--out", required=True, help="output path without suffix (.csv, .md)")
+
     p = verbs.add_parser("serve", help="fork jobs from a process that has torch imported (the workflow starts it)")
     p.add_argument("--socket", required=True, help="the Unix socket to listen on")
     p.add_argument("--parent", type=int, default=None, help="stop when this process (the workflow) is gone")
@@ -147,6 +154,8 @@ def _run(args: argparse.Namespace) -> None:
         jobs.toy(args.experiment, args.params, args.out)
     elif args.verb == "figure":
         jobs.figure(args.kind, args.title, args.scale, args.runs, args.out)
+    elif args.verb == "table":
+        jobs.table(args.kind, args.title, args.scale, args.runs, args.out)
 
 
 if __name__ == "__main__":

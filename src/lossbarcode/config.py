@@ -85,8 +85,8 @@ def key_path(path) -> str:
 
 
 def registry_problems(config: dict) -> list[str]:
-    """What the schema cannot know: datasets, model names and arguments, figure kinds, embeddings."""
-    from . import models
+    """What the schema cannot know: datasets, model names and arguments, figure and table kinds, embeddings."""
+    from . import models, tables
     from .figures import KINDS
 
     problems = []
@@ -113,6 +113,15 @@ def registry_problems(config: dict) -> list[str]:
                 if spec["kind"] not in KINDS:
                     problems.append(f"config key {section}.{name}.figures.{figure}.kind: unknown kind "
                                     f"{spec['kind']!r}; choose one of {sorted(KINDS)}")
+    for name, experiment in experiments.items():
+        for table, spec in experiment.get("tables", {}).items():
+            if spec["kind"] not in tables.KINDS:
+                problems.append(f"config key experiments.{name}.tables.{table}.kind: unknown kind "
+                                f"{spec['kind']!r}; choose one of {sorted(tables.KINDS)}")
+    figures = {f for section in ("experiments", "toy") for e in config.get(section, {}).values() for f in e["figures"]}
+    for name, experiment in experiments.items():
+        problems += [f"config key experiments.{name}.tables.{table}: a figure has this name too (both write {table}.csv)"
+                     for table in experiment.get("tables", {}) if table in figures]
     return problems
 
 

@@ -24,6 +24,7 @@ class ImageDataset:
 
     kind: ClassVar[str] = "images"
     task: ClassVar[str] = "classification"  # what a landscape on it measures (lossbarcode.tasks)
+    held_out: ClassVar[str] = "test"  # what tables call the split its minima are not trained on
     name: str
     title: str
     shape: tuple[int, int, int]
@@ -41,6 +42,7 @@ class TokenDataset:
 
     kind: ClassVar[str] = "tokens"
     task: ClassVar[str] = "causal_lm"
+    held_out: ClassVar[str] = "validation"  # gpt.py's name for the last 10% of the text
     name: str
     title: str
     path: str
@@ -64,6 +66,7 @@ class OscarDataset:
 
     kind: ClassVar[str] = "tokens"
     task: ClassVar[str] = "causal_lm"
+    held_out: ClassVar[str] = "validation"  # gpt.py's name for the last 10% of the text
     name: str
     title: str
     repo: str
@@ -83,6 +86,7 @@ class MimesisText:
 
     kind: ClassVar[str] = "tokens"
     task: ClassVar[str] = "causal_lm"
+    held_out: ClassVar[str] = "validation"  # gpt.py's name for the last 10% of the text
     name: str
     title: str
     languages: tuple[str, ...]

@@ -308,10 +308,10 @@ def toy(experiment: str, params: dict, out: str) -> None:
     log.info("toy experiment %s: %.1fs", experiment, time.perf_counter() - start)
 
 
-def figure(kind: str, title: str, scale: str, runs: list[dict], out: str) -> None:
-    """Draws one figure from its runs: records naming a ``barcode`` file (trained models) or a
-    ``result`` file (analytic experiments)."""
-    from . import figures, models
+def _records(runs: list[dict]) -> list[dict]:
+    """Run records as figures and tables read them: a trained model's with its barcode loaded and the
+    labels of its dataset, model and held-out split; an analytic experiment's result as it is."""
+    from . import models
     from .datasets import DATASETS
 
     records = []
@@ -322,7 +322,24 @@ def figure(kind: str, title: str, scale: str, runs: list[dict], out: str) -> Non
         barcode = read_json(run["barcode"])
         parameters = (barcode["minima"].get("parameters") or [None])[0]
         label, order = models.describe(run["model"], parameters)
-        records.append({**run, "dataset_title": DATASETS[run["dataset"]].title, "model_label": label,
+        dataset = DATASETS[run["dataset"]]
+        records.append({**run, "dataset_title": dataset.title, "held_out": dataset.held_out, "model_label": label,
                         "order": order, "parameters": parameters, "barcode": barcode})
-    paths = figures.render(kind, records, scale=scale, title=title, out=out)
+    return records
+
+
+def figure(kind: str, title: str, scale: str, runs: list[dict], out: str) -> None:
+    """Draws one figure from its runs: records naming a ``barcode`` file (trained models) or a
+    ``result`` file (analytic experiments)."""
+    from . import figures
+
+    paths = figures.render(kind, _records(runs), scale=scale, title=title, out=out)
     log.info("figure %s: %s", kind, ", ".join(map(str, paths)))
+
+
+def table(kind: str, title: str, scale: str, runs: list[dict], out: str) -> None:
+    """Writes one table (CSV and Markdown) from its runs' barcode files."""
+    from . import tables
+
+    paths = tables.render(kind, _records(runs), scale=scale, title=title, out=out)
+    log.info("table %s: %s", kind, ", ".join(map(str, paths)))

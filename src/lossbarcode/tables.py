@@ -1,0 +1,131 @@
+"""Tables from run records, as the figures are drawn from them (``lossbarcode.figures``): one dict per
+trained model, its barcode.json under "barcode", with the labels the figure jobs add (dataset title,
+model label, the experiment's label).
+
+A kind is one ``KINDS`` entry: the columns it writes and ``rows(records)``. ``render`` writes the rows
+twice, atomically: ``out.csv`` (every number at full precision, for programs) and ``out.md`` (a
+Markdown table under the title, the scale and the data, numbers rounded for reading). Imports no torch
+and no matplotlib.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .io import atomic_write
+
+METRICS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
+
+
+@dataclass(frozen=True)
+class TableKind:
+    """``columns`` in order; ``headers`` maps some of them to their Markdown header (``{held_out}``
+    becomes the held-out split's name, ``{unit}`` what one loss term is about)."""
+
+    columns: tuple[str, ...]
+    rows: Callable[[list[dict]], list[dict]]
+    headers: dict[str, str]
+
+
+def _label(record: dict) -> str:
+    return record.get("experiment_label") or record["experiment"]
+
+
+def _minima(record: dict) -> list[dict]:
+    """The record's minima, one dict each, with the death of its H0 bar (inf: it never dies)."""
+    minima = record["barcode"]["minima"]
+    deaths = record["barcode"].get("h0_graph_deaths") or [math.nan] * len(minima["names"])
+    return [{"minimum": name, **{m: minima[m][i] for m in METRICS}, "death": deaths[i]}
+            for i, name in enumerate(minima["names"])]
+
+
+def minima_rows(records: list[dict]) -> list[dict]:
+    """One row per minimum: its losses and accuracies, and where its bar dies."""
+    return [{"experiment": _label(r), "dataset": r["dataset_title"], "model": r["model_label"], **m}
+            for r in records for m in sorted(_minima(r), key=lambda m: int(m["minimum"]))]
+
+
+def summary_rows(records: list[dict]) -> list[dict]:
+    """One row per run (experiment, dataset, model): the mean and sample standard deviation of each
+    measure over its minima, and how many there are."""
+    rows = []
+    for r in records:
+        minima = _minima(r)
+        row = {"experiment": _label(r), "dataset": r["dataset_title"], "model": r["model_label"], "minima": len(minima)}
+        for metric in METRICS:
+            values = [m[metric] for m in minima if m[metric] is not None]
+            row[f"{metric}_mean"] = statistics.fmean(values) if values else math.nan
+            row[f"{metric}_std"] = statistics.stdev(values) if len(values) > 1 else math.nan
+        rows.append(row)
+    return rows
+
+
+_NAMES = {"experiment": "experiment", "dataset": "data", "model": "model", "minimum": "minimum",
+          "minima": "minima", "death": "bar's death (train loss)"}
+_MEASURES = {"train_loss": "train loss (nats/{unit})", "train_accuracy": "train accuracy",
+             "test_loss": "{held_out} loss (nats/{unit})", "test_accuracy": "{held_out} accuracy"}
+
+KINDS: dict[str, TableKind] = {
+    "minima": TableKind(("experiment", "dataset", "model", "minimum", *METRICS, "death"), minima_rows,
+                        {**_NAMES, **_MEASURES}),
+    "minima_summary": TableKind(
+        ("experiment", "dataset", "model", "minima", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std"))),
+        summary_rows,
+        {**_NAMES, **{f"{m}_mean": header for m, header in _MEASURES.items()}},
+    ),
+}
+
+
+def _number(value) -> str:
+    if isinstance(value, float):
+        return "∞" if math.isinf(value) else "—" if math.isnan(value) else f"{value:.4g}"
+    return "—" if value is None else str(value)
+
+
+def markdown(kind: str, rows: list[dict], *, title: str, scale: str, data: list[str], unit: str,
+             held_out: str) -> str:
+    """The rows as a Markdown table under a heading naming the scale and the data; a kind's mean
+    columns carry their standard deviation as ``mean ± std``."""
+    spec = KINDS[kind]
+    columns = [c for c in spec.columns if not c.endswith("_std")]
+    headers = [spec.headers[c].format(unit=unit, held_out=held_out) for c in columns]
+
+    def cell(row: dict, column: str) -> str:
+        text = _number(row[column])
+        spread = row.get(column.removesuffix("_mean") + "_std") if column.endswith("_mean") else None
+        return f"{text} ± {_number(spread)}" if spread is not None and not math.isnan(spread) else text
+
+    lines = [f"# {title}", "", f"{scale} scale; data: {', '.join(data)}.", "",
+             "| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(cell(row, c) for c in columns) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def render(kind: str, records: list[dict], *, scale: str, title: str, out: str | Path) -> list[Path]:
+    """Writes out.csv (full precision) and out.md (for reading), each atomically; returns both paths.
+    ``out``'s own suffix, if any, is replaced."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown table kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if not records:
+        raise ValueError("no runs to tabulate")
+    spec = KINDS[kind]
+    rows = spec.rows(records)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=spec.columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    out = Path(out)
+    units = {u for r in records for u in r["barcode"]["minima"].get("unit") or [] if u}
+    table = markdown(kind, rows, title=title, scale=scale, data=list(dict.fromkeys(r["dataset_title"] for r in records)),
+                     unit="/".join(sorted(units)) or "sample",
+                     held_out="/".join(dict.fromkeys(r.get("held_out", "test") for r in records)))
+    paths = [out.with_suffix(".csv"), out.with_suffix(".md")]
+    atomic_write(paths[0], lambda f: f.write(text.getvalue().encode()))
+    atomic_write(paths[1], lambda f: f.write(table.encode()))
+    return paths

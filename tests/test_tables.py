@@ -1,0 +1,83 @@
+"""Tables: every kind writes a CSV at full precision and a Markdown table naming scale, data and units,
+from run records as the workflow writes them."""
+
+import csv
+import math
+import statistics
+
+import pytest
+
+from lossbarcode import barcode as bc
+from lossbarcode.tables import KINDS, render
+
+
+def record(experiment: str, losses: list[float], *, accuracy: float = 0.9, unit: str = "sample",
+           held_out: str = "test", label: str | None = None) -> dict:
+    names = [str(i) for i in range(len(losses))]
+    edges = {(i, j): max(losses[i], losses[j]) + 0.1 * (i + j + 1) for i in range(len(losses))
+             for j in range(i + 1, len(losses))}
+    barcode = bc.summary(losses, edges, {})
+    barcode["minima"] = {
+        "names": names, "train_loss": losses, "train_accuracy": [accuracy] * len(losses),
+        "test_loss": [2 * x for x in losses], "test_accuracy": [accuracy - 0.1 * i for i in range(len(losses))],
+        "parameters": [195_210] * len(losses), "unit": [unit] * len(losses),
+    }
+    return {"experiment": experiment, "experiment_label": label or experiment, "run": f"svhn-{experiment}",
+            "dataset": "svhn", "dataset_title": "SVHN", "held_out": held_out, "model": "resnet9",
+            "model_label": "ResNet-9 (195.2K)", "barcode": barcode}
+
+
+def read(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_minima_table_has_a_row_per_minimum_with_its_bar(tmp_path):
+    run = record("type1", [0.3, 0.1, 0.2])
+    csv_path, md_path = render("minima", [run], scale="quick", title="Minima", out=tmp_path / "t")
+    rows = read(csv_path)
+    assert [r["minimum"] for r in rows] == ["0", "1", "2"]
+    assert [float(r["train_loss"]) for r in rows] == [0.3, 0.1, 0.2]
+    deaths = dict(zip(run["barcode"]["minima"]["names"], run["barcode"]["h0_graph_deaths"]))
+    assert [float(r["death"]) for r in rows] == [deaths[r["minimum"]] for r in rows]
+    assert math.isinf(float(rows[1]["death"]))  # the global minimum never dies
+    text = md_path.read_text()
+    assert text.startswith("# Minima\n") and "quick scale; data: SVHN." in text
+    assert "| type1 | SVHN | ResNet-9 (195.2K) | 1 | 0.1 |" in text and "∞" in text
+    assert "train loss (nats/sample)" in text and "test accuracy" in text
+
+
+def test_summary_is_mean_and_sample_std_per_run(tmp_path):
+    runs = [record("type1", [0.3, 0.1, 0.2], label="type 1"), record("type2", [0.05, 0.07], accuracy=0.95)]
+    csv_path, md_path = render("minima_summary", runs, scale="paper", title="Table 7", out=tmp_path / "t7")
+    first, second = read(csv_path)
+    assert first["experiment"] == "type 1" and first["minima"] == "3"
+    assert float(first["train_loss_mean"]) == pytest.approx(0.2)
+    assert float(first["train_loss_std"]) == pytest.approx(statistics.stdev([0.3, 0.1, 0.2]))
+    assert float(second["test_accuracy_mean"]) == pytest.approx(0.9)
+    assert f"{0.2:.4g} ± {statistics.stdev([0.3, 0.1, 0.2]):.4g}" in md_path.read_text()
+
+
+def test_text_tables_name_the_validation_split_and_the_token(tmp_path):
+    run = record("gpt", [2.5, 2.6], unit="token", held_out="validation")
+    _, md_path = render("minima", [run], scale="quick", title="GPT minima", out=tmp_path / "g")
+    assert "validation loss (nats/token)" in md_path.read_text()
+
+
+def test_a_single_minimum_has_no_spread(tmp_path):
+    csv_path, md_path = render("minima_summary", [record("one", [0.4])], scale="quick", title="T", out=tmp_path / "o")
+    assert read(csv_path)[0]["train_loss_std"] == "nan"
+    assert "| 0.4 |" in md_path.read_text()
+
+
+def test_unknown_kind_and_no_runs_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="unknown table kind 'pie'; expected one of minima, minima_summary"):
+        render("pie", [record("a", [0.1])], scale="quick", title="T", out=tmp_path / "x")
+    with pytest.raises(ValueError, match="no runs"):
+        render("minima", [], scale="quick", title="T", out=tmp_path / "x")
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_column_has_a_markdown_header_or_is_a_spread(kind):
+    spec = KINDS[kind]
+    assert all(c in spec.headers or c.endswith("_std") for c in spec.columns)
