@@ -92,3 +92,28 @@ def test_jobs_on_text_train_a_gpt_and_measure_per_token(tmp_path, monkeypatch):
     curve = read_json(tmp_path / "curves/0-1.json")
     assert curve["max"] >= max(read_json(tmp_path / f"minima/{s}.json")["train_loss"] for s in (0, 1)) - 1e-6
     assert read_json(tmp_path / "triangles/0-1-2.json")["side_max"][0] == curve["max"]
+
+
+def test_jobs_train_any_causal_lm_by_name_and_overrides(tmp_path, monkeypatch):
+    """§7's path with another architecture: a Llama given as a model type plus config overrides."""
+    from lossbarcode import datasets
+    from lossbarcode.data import prepare
+
+    (tmp_path / "my.txt").write_text("a stitch in time saves nine. " * 60)
+    monkeypatch.setitem(datasets.DATASETS, "mytext", datasets.TokenDataset(
+        "mytext", "my text", "text", data_files=(str(tmp_path / "my.txt"),)))
+    data = str(prepare("mytext", tmp_path / "data"))
+    recipe = {"optimizer": "adamw", "lr": 3e-3, "iterations": 4, "batch_size": 8}
+    spec = RunSpec.parse({
+        "experiment": "lm", "run": "mytext-causal-lm", "dataset": "mytext", "model": "causal-lm", "device": "cpu",
+        "model_args": {"config": "llama", "overrides": {"hidden_size": 16, "intermediate_size": 32,
+                                                        "num_hidden_layers": 1, "num_attention_heads": 2}},
+        "data": {"block_size": 16}, "measure": {"train": 20, "test": 10},
+        "minimum": recipe, "curve": {**recipe, "method": "bezier", "bends": 1, "profile_points": 11, "refine": 0},
+    })
+    for seed in range(2):
+        jobs.train_minimum(spec, data, seed, str(tmp_path / f"minima/{seed}"))
+    jobs.fit_curve(spec, data, [str(tmp_path / f"minima/{s}.pt") for s in range(2)], str(tmp_path / "curves/0-1"))
+    ends = [read_json(tmp_path / f"minima/{s}.json")["train_loss"] for s in range(2)]
+    assert read_json(tmp_path / "minima/0.json")["unit"] == "token"
+    assert read_json(tmp_path / "curves/0-1.json")["max"] >= max(ends) - 1e-6

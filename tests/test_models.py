@@ -137,3 +137,40 @@ def test_norm_shift_counts_identity_weights():
     squared = lambda m: sum((p**2).sum() for p in m.parameters()).item()
     assert squared(deeper) - squared(model) == pytest.approx(16, rel=1e-6)
     assert norm_shift(5e-4, 16) == pytest.approx(5e-4 * (squared(deeper) - squared(model)), rel=1e-6)
+
+
+LLAMA = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+         "num_key_value_heads": 2}
+
+
+def test_any_causal_lm_by_model_type_and_overrides():
+    """A transformers architecture by its model type plus config overrides: the data sets the vocabulary
+    and the positions, the overrides the rest; as transformers itself builds it."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    model = models.build("causal-lm", input_shape=(48,), classes=65, config="llama", overrides=LLAMA)
+    config = model.config
+    assert (config.model_type, config.vocab_size, config.max_position_embeddings) == ("llama", 65, 48)
+    assert (config.hidden_size, config.num_key_value_heads, config._attn_implementation) == (32, 2, "sdpa")
+    twin = AutoModelForCausalLM.from_config(AutoConfig.for_model("llama", vocab_size=65, max_position_embeddings=48,
+                                                                 **LLAMA))
+    assert models.parameter_count(model) == models.parameter_count(twin)
+    assert models.describe("causal-lm", models.parameter_count(model))[0].startswith("causal LM (")
+
+
+def test_causal_lm_from_a_config_folder_keeps_the_data_sizes(tmp_path):
+    """A Hub id or a local folder with a config.json: here GPT-2's, whose positions are ``n_positions``."""
+    from transformers import GPT2Config
+
+    GPT2Config(n_layer=12, n_embd=768, n_head=12).save_pretrained(tmp_path)
+    model = models.build("causal-lm", input_shape=(32,), classes=100, config=str(tmp_path),
+                         overrides={"n_layer": 1, "n_embd": 16, "n_head": 2})
+    assert (model.config.n_layer, model.config.n_embd, model.config.n_positions, model.config.vocab_size) == (1, 16, 32, 100)
+
+
+def test_causal_lm_refuses_an_unknown_architecture_or_a_mistyped_field():
+    with pytest.raises(ValueError, match="neither a transformers model type .* nor a folder"):
+        models.build("causal-lm", input_shape=(8,), classes=10, config="not a model")
+    # a transformers configuration keeps any key, so this typo would build the 7B default Llama
+    with pytest.raises(ValueError, match=r"overrides \['hiden_size'\] are not fields of the llama configuration"):
+        models.build("causal-lm", input_shape=(8,), classes=10, config="llama", overrides={"hiden_size": 32})

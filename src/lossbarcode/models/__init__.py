@@ -32,6 +32,8 @@ FAMILIES = {
                      "parameters", fixed=(("bn", 1),)),
     "gpt": Family(r"gpt-(?P<layers>[1-9][0-9]*)-(?P<width>[1-9][0-9]*)", "gpt", "GPT {layers}x{width}", "parameters",
                   arguments=("heads", "dropout"), required=("heads",)),
+    "causal-lm": Family(r"causal-lm", "causal_lm", "causal LM", "parameters",
+                        arguments=("config", "overrides"), required=("config",)),
 }
 
 
