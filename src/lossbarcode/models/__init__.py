@@ -32,6 +32,9 @@ FAMILIES = {
                      "parameters", fixed=(("bn", 1),)),
     "gpt": Family(r"gpt-(?P<layers>[1-9][0-9]*)-(?P<width>[1-9][0-9]*)", "gpt", "GPT {layers}x{width}", "parameters",
                   arguments=("heads", "dropout"), required=("heads",)),
+    "resnet9": Family(r"resnet9", "resnet9", "ResNet-9", "parameters"),
+    "wrn": Family(r"wrn-(?P<depth>[1-9][0-9]*)-(?P<k>[1-9][0-9]*)", "wide_resnet", "WRN-{depth}-{k}", "parameters",
+                  arguments=("dropout",)),
 }
 
 
