@@ -204,3 +204,31 @@ def test_vmapped_passes_are_bounded_and_halve_when_memory_runs_out(monkeypatch, 
     torch.testing.assert_close(landscape.evaluate(thetas), results[10**6], rtol=1e-6, atol=1e-6)
     assert chunks[:3] == [8, 4, 2] and landscape.vmap_samples == 2 * 64
     assert "out of GPU memory with 8 points per pass; now 4" in caplog.text
+
+
+@pytest.mark.parametrize("name, shape", [("resnet9", (1, 8, 8)), ("wrn-10-1", (3, 8, 8))])
+def test_residual_networks_as_landscapes(name, shape):
+    """ResNet-9 and a WideResNet through flat parameter vectors: the training loss (vmapped over
+    two points) is the plain module's in training mode on the same minibatch, and the measured loss
+    is its eval-mode loss with the BN statistics re-estimated at the point."""
+    from lossbarcode import models
+
+    g = torch.Generator().manual_seed(6)
+    x, y = torch.randn(48, *shape, generator=g), torch.randint(0, 10, (48,), generator=g)
+    torch.manual_seed(0)
+    model = models.build(name, input_shape=shape, classes=10)
+    landscape = NetworkLandscape(model, (x, y), batch_size=16, seed=3, vmap=True)
+    twin = NetworkLandscape(model, (x, y), batch_size=16, seed=3)
+    thetas = landscape.flatten() + 0.05 * torch.randn(2, landscape.dim, generator=g)
+    losses = landscape.loss(thetas)
+    assert landscape.vmap  # traced, not looped
+    xb, yb = twin.next_batch()
+    for theta, loss in zip(thetas, losses):
+        plain = models.build(name, input_shape=shape, classes=10).train()
+        torch.nn.utils.vector_to_parameters(theta, plain.parameters())
+        assert torch.isfinite(loss)
+        torch.testing.assert_close(loss, nn.functional.cross_entropy(plain(xb), yb), rtol=1e-5, atol=1e-6)
+    measured = landscape.evaluate(thetas[0])
+    expected = nn.functional.cross_entropy(landscape.to_model(thetas[0]).eval()(x), y)
+    assert torch.isfinite(measured)
+    torch.testing.assert_close(measured, expected, rtol=1e-5, atol=1e-6)

@@ -4,6 +4,7 @@ import copy
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from lossbarcode import models
 from lossbarcode.data import load, prepare
@@ -34,6 +35,104 @@ def test_bn_variants_add_batchnorm_before_each_activation():
     assert kinds[:4] == ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"] and kinds.count("BatchNorm2d") == 2
 
 
+def test_resnet9_is_the_authors_network():
+    """Paper 002 §5's ResNet-like network: 195,210 parameters (Appendix G Table 5), and the same
+    function of the same flat parameter vector as the authors' ``resnet9``, written out here op by op
+    as their ``nn.Sequential`` runs it (their ``Identity`` remembers its input where the feature size
+    changes and adds it back, then ReLU, where it does not)."""
+    model = models.build("resnet9", input_shape=(3, 32, 32), classes=10)
+    assert models.parameter_count(model) == 195_210
+    weights = iter(trained_like(model).parameters())
+    conv = lambda h: F.conv2d(h, next(weights), next(weights), padding=1)
+
+    x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    h = remembered = F.relu(conv(x))
+    h = F.relu(conv(F.relu(conv(h))) + remembered)
+    for _ in range(2):
+        h = remembered = F.relu(conv(F.max_pool2d(h, 2)))
+        h = F.relu(conv(F.relu(conv(h))) + remembered)
+    h = remembered = F.max_pool2d(h, 2)
+    h = F.max_pool2d(F.relu(conv(F.relu(conv(h))) + remembered), 2)
+    bn = model[-4]
+    h = F.batch_norm(h, bn.running_mean, bn.running_var, next(weights), next(weights))
+    expected = F.linear(h.mean((2, 3)), next(weights), next(weights))
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), expected)
+
+
+def test_resnet9_starts_as_the_authors_code():
+    """Kaiming-normal weights (std sqrt(2 / fan_in)), biases 0.01, in every convolution and the
+    linear layer; BatchNorm at PyTorch's 1 and 0."""
+    torch.manual_seed(0)
+    model = models.build("resnet9", input_shape=(3, 32, 32), classes=10)
+    layers = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert len(layers) == 12  # eleven convolutions, one linear layer
+    for layer in layers:
+        assert torch.all(layer.bias == 0.01)
+        fan_in = layer.weight[0].numel()
+        assert layer.weight.std().item() == pytest.approx((2 / fan_in) ** 0.5, rel=0.1)
+    bn = model[-4]
+    assert torch.all(bn.weight == 1) and torch.all(bn.bias == 0)
+
+
+@pytest.mark.parametrize(
+    "name, count", [("wrn-16-10", 17_179_940), ("wrn-28-10", 36_546_980), ("wrn-10-1", 84_036)]
+)
+def test_wrn_parameter_counts_on_cifar100(name, count):
+    """Garipov's layout: WRN-16-10 has 17,179,940 parameters on CIFAR-100 (paper 002 §8: about
+    17.1M); counted on the meta device, so nothing paper-sized is allocated."""
+    with torch.device("meta"):
+        model = models.build(name, input_shape=(3, 32, 32), classes=100)
+    assert models.parameter_count(model) == count
+
+
+def test_wrn_16_10_on_cifar10():
+    with torch.device("meta"):
+        model = models.build("wrn-16-10", input_shape=(3, 32, 32), classes=10)
+    assert models.parameter_count(model) == 17_122_250 == 17_179_940 - 90 * 641
+
+
+def test_wrn_blocks_are_pre_activation_with_the_stride_on_conv2():
+    from lossbarcode.models.wide_resnet import WideBlock
+
+    model = models.build("wrn-16-2", input_shape=(3, 32, 32), classes=10, dropout=0.3)
+    blocks = [m for m in model if isinstance(m, WideBlock)]
+    assert [b.conv2.stride[0] for b in blocks] == [1, 1, 2, 1, 2, 1]
+    assert [b.conv1.stride[0] for b in blocks] == [1] * 6
+    # a 1x1 shortcut where the width or stride changes (16 -> 32 too), the identity elsewhere
+    assert [type(b.shortcut).__name__ for b in blocks] == ["Conv2d", "Identity"] * 3
+    assert all(m.bias is not None for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert blocks[0].dropout.p == 0.3 and model[-5].momentum == 0.9
+    # PyTorch's default initialisation, as Garipov's code leaves it
+    for conv in (m for m in model.modules() if isinstance(m, torch.nn.Conv2d)):
+        bound = conv.weight[0].numel() ** -0.5
+        assert conv.weight.abs().max() <= bound and conv.bias.abs().max() <= bound
+    # the identity shortcut of a later block, by hand
+    block, x = blocks[1].eval(), torch.randn(2, 32, 8, 8)
+    with torch.no_grad():
+        residual = block.conv2(F.relu(block.bn2(block.conv1(F.relu(block.bn1(x))))))
+        torch.testing.assert_close(block(x), residual + x)
+
+
+@pytest.mark.parametrize("depth", [4, 12, 15])
+def test_wrn_depth_must_be_6n_plus_4(depth):
+    with pytest.raises(ValueError, match=f"WRN depth must be 6n\\+4 .*got {depth}"):
+        models.build(f"wrn-{depth}-1", input_shape=(3, 32, 32), classes=10)
+
+
+@pytest.mark.parametrize(
+    "name, shape",
+    [("resnet9", (3, 32, 32)), ("resnet9", (1, 28, 28)), ("resnet9", (1, 8, 8)),
+     ("wrn-10-1", (3, 32, 32)), ("wrn-10-1", (1, 8, 8))],
+)
+def test_residual_networks_run_on_cifar_and_stand_in_images(name, shape):
+    """CIFAR-shaped images and the stand-ins (MNIST 28x28, scikit-learn's 8x8 digits)."""
+    model = models.build(name, input_shape=shape, classes=10)
+    for mode in (True, False):
+        out = model.train(mode)(torch.randn(5, *shape))
+        assert out.shape == (5, 10) and torch.isfinite(out).all()
+
+
 @pytest.mark.parametrize("family", sorted(models.FAMILIES))
 def test_declared_arguments_are_the_builders_own(family):
     """The config check reads a family's declared arguments (no torch there); they must be exactly
@@ -54,6 +153,13 @@ def test_names():
     assert models.parse("cnn-bn-3-32") == ("cnn-bn", {"depth": 3, "width": 32})
     assert models.describe("fcn-6") == ("6 hidden layers", 6)
     assert models.describe("cnn-1-64", parameters=15114) == ("CNN-1-64 (15.1K)", 15114)
+    assert models.parse("resnet9") == ("resnet9", {})
+    assert models.describe("resnet9", parameters=195_210) == ("ResNet-9 (195.2K)", 195_210)
+    assert models.parse("wrn-16-10") == ("wrn", {"depth": 16, "k": 10})
+    assert models.describe("wrn-16-10", parameters=17_179_940) == ("WRN-16-10 (17179.9K)", 17_179_940)
+    assert models.argument_problems("wrn-16-10", {"dropout": 0.3}) == []
+    assert models.argument_problems("resnet9", {"width": 64}) == [
+        "resnet9 models take no argument 'width' (they take: none)"]
     with pytest.raises(ValueError, match="unknown model 'cnn-4-32'"):
         models.parse("cnn-4-32")
 

@@ -34,6 +34,9 @@ FAMILIES = {
                   arguments=("heads", "dropout"), required=("heads",)),
     "causal-lm": Family(r"causal-lm", "causal_lm", "causal LM", "parameters",
                         arguments=("config", "overrides"), required=("config",)),
+    "resnet9": Family(r"resnet9", "resnet9", "ResNet-9", "parameters"),
+    "wrn": Family(r"wrn-(?P<depth>[1-9][0-9]*)-(?P<k>[1-9][0-9]*)", "wide_resnet", "WRN-{depth}-{k}", "parameters",
+                  arguments=("dropout",)),
 }
 
 
@@ -66,7 +69,8 @@ def describe(name: str, parameters: int | None = None) -> tuple[str, int]:
     if spec.order == "parameters":
         if parameters is None:
             raise ValueError(f"{name!r} is ordered by its parameter count; pass parameters=")
-        return f"{spec.label.format(**params)} ({parameters / 1000:.1f}K)", parameters
+        size = f"{parameters / 1e6:.1f}M" if parameters >= 1e6 else f"{parameters / 1000:.1f}K"
+        return f"{spec.label.format(**params)} ({size})", parameters
     return spec.label.format(**params), params[spec.order]
 
 
