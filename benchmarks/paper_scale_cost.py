@@ -1,16 +1,18 @@
 """What the paper scale costs: real jobs (minimum, curve, triangle) of the paper configuration run
-for a few epochs on random data of the real datasets' sizes (MNIST 60k x 1x28x28, CIFAR-10 50k x
-3x32x32); their seconds per epoch and seconds spent measuring are extrapolated to the paper's epochs
-and to every job of one model. An estimate for planning a run, not a speed target.
+for a few epochs (or a few dozen iterations) on random data of the real datasets' sizes (MNIST 60k x
+1x28x28, CIFAR-10 50k x 3x32x32, §7's OSCAR as 30M characters of a 512-symbol vocabulary); their
+seconds per logged period and seconds spent measuring are extrapolated to the paper's budget and to
+every job of one model. An estimate for planning a run, not a speed target.
 
     python benchmarks/paper_scale_cost.py SCRATCH_DIR [EXPERIMENT ...]   (on the GPU you plan to use)
+    python benchmarks/paper_scale_cost.py --config config/quick.yaml SCRATCH_DIR gpt_text   (a smoke run)
 """
 
+import argparse
 import copy
 import logging
 import math
 import re
-import sys
 import time
 from pathlib import Path
 
@@ -18,15 +20,20 @@ import torch
 import yaml
 
 from lossbarcode import jobs
-from lossbarcode.config import SCHEDULING
+from lossbarcode.config import RUN_KEYS, SCHEDULING
 from lossbarcode.io import save_torch
 from lossbarcode.spec import RunSpec
 
 CONFIG = Path(__file__).resolve().parents[1] / "config/config.yaml"
 
 SIZES = {"mnist": (60000, 10000, (1, 28, 28), "MNIST"), "cifar10": (50000, 10000, (3, 32, 32), "CIFAR-10")}
-PICKS = [("fcn_depth", "fcn-8", "mnist"), ("cnn_cifar10", "cnn-2-64", "cifar10"), ("cnn_bn_cifar10", "cnn-bn-2-64", "cifar10")]
+#: §7's assumed OSCAR: six languages of 5M characters, 512 symbols (lossbarcode.datasets)
+TOKENS = {"oscar": (30_000_000, 512, "OSCAR 23.01"), "mimesis_text": (107_000, 256, "mimesis")}
+PICKS = [("fcn_depth", "fcn-8", "mnist"), ("cnn_cifar10", "cnn-2-64", "cifar10"), ("cnn_bn_cifar10", "cnn-bn-2-64", "cifar10"),
+         ("gpt_oscar", "gpt-6-384", "oscar"), ("gpt_text", "gpt-2-64", "mimesis_text")]
+#: the short runs: epochs, or iterations (twenty logged periods of a twentieth each)
 SHORT = {"minimum": 3, "curve": 4, "triangle": 2}
+SHORT_ITERATIONS = 40
 
 
 class Epochs(logging.Handler):
@@ -42,6 +49,14 @@ class Epochs(logging.Handler):
 
 
 def fake(name, root):
+    if name in TOKENS:
+        n, vocab, title = TOKENS[name]
+        ids = torch.randint(0, vocab, (n,), generator=torch.Generator().manual_seed(0), dtype=torch.int32)
+        cut = int(0.9 * n)
+        return str(save_torch(f"{root}/{name}.pt", {
+            "kind": "tokens", "name": name, "title": title, "source": "random tokens of the assumed size",
+            "tokenizer": "char", "vocab": [chr(32 + i) for i in range(vocab)], "vocab_size": vocab,
+            "train": ids[:cut].to(torch.uint16), "validation": ids[cut:].to(torch.uint16)}))
     n_train, n_test, shape, title = SIZES[name]
     g = torch.Generator().manual_seed(0)
     blob = {"name": name, "title": title, "classes": 10, "source": "random bytes of the real sizes",
@@ -70,24 +85,33 @@ def timed(job, handler):
     return per_epoch, total - sum(handler.seconds)
 
 
-def main(out, only=()):
-    config = yaml.safe_load(CONFIG.read_text())
+def short(recipe):
+    """The recipe cut to a few epochs or iterations, and how many of its logged periods the paper's budget holds."""
+    if "iterations" in recipe:
+        return {**recipe, "iterations": SHORT_ITERATIONS}, recipe["iterations"] / (SHORT_ITERATIONS // 20)
+    return recipe, recipe["epochs"]
+
+
+def main(out, only=(), config_path=CONFIG):
+    config = yaml.safe_load(Path(config_path).read_text())
     handler = Epochs()
     logging.getLogger("lossbarcode").addHandler(handler)
     logging.getLogger("lossbarcode").setLevel(logging.INFO)
     device = "cuda:0" if torch.cuda.is_available() else "cpu"
     print(f"{torch.cuda.get_device_name() if device != 'cpu' else 'CPU'}, torch {torch.__version__}")
     for experiment, model, dataset in PICKS:
-        if only and experiment not in only:
+        if experiment not in config["experiments"] or (only and experiment not in only):
             continue
         paper = config["experiments"][experiment]
         spec = {"experiment": experiment, "run": f"{dataset}-{model}", "device": device,
                 "checkpoint_every": 1, "dataset": dataset, "model": model,
-                "model_args": paper.get("model_args", {}), "data": paper.get("data", {})}
+                "model_args": paper.get("model_args", {}), "data": paper.get("data", {}),
+                **{k: paper[k] for k in RUN_KEYS if k in paper}}
         for section in ("minimum", "curve", "triangle"):
             if section in paper:
                 recipe = {k: v for k, v in paper[section].items() if k not in SCHEDULING}
-                spec[section] = {**copy.deepcopy(recipe), "epochs": SHORT[section]}
+                spec[section] = copy.deepcopy(recipe) if "iterations" in recipe else {**recipe, "epochs": SHORT[section]}
+                spec[section] = short(spec[section])[0]
         if "curve" in spec and spec["curve"]["method"] == "pointchain":
             spec["curve"]["insert_every"] = 2
         spec = RunSpec.parse(spec)
@@ -106,14 +130,22 @@ def main(out, only=()):
         n = paper["minima"]
         counts = {"minimum": n, "curve": math.comb(n, 2), "triangle": math.comb(n, 3)}
         total = 0.0
-        for section, (per_epoch, measuring) in cost.items():
-            epochs = paper[section]["epochs"]
-            job = epochs * per_epoch + measuring
+        for section, (per_period, measuring) in cost.items():
+            periods = short(paper[section])[1]
+            job = periods * per_period + measuring
             total += counts[section] * job
-            print(f"{experiment:15} {model:12} {section:8} {per_epoch:6.2f} s/epoch x {epochs:3d} epochs "
-                  f"+ {measuring:5.1f} s measuring = {job / 60:6.1f} min per job, {counts[section]} jobs per model")
+            budget = (f"{paper[section]['iterations']} iterations" if "iterations" in paper[section]
+                      else f"{paper[section]['epochs']} epochs")
+            print(f"{experiment:15} {model:12} {section:8} {per_period:6.2f} s/period x {periods:6.0f} periods "
+                  f"({budget}) + {measuring:5.1f} s measuring = {job / 60:6.1f} min per job, "
+                  f"{counts[section]} jobs per model")
         print(f"{experiment:15} {model:12} all jobs of one model: {total / 3600:.2f} GPU-hours")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2:])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=CONFIG, help="the configuration whose recipes are costed")
+    parser.add_argument("scratch", help="a folder for the fake data and the jobs' files")
+    parser.add_argument("experiments", nargs="*", help="only these experiments")
+    args = parser.parse_args()
+    main(args.scratch, args.experiments, args.config)

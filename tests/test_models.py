@@ -156,7 +156,7 @@ def test_names():
     assert models.parse("resnet9") == ("resnet9", {})
     assert models.describe("resnet9", parameters=195_210) == ("ResNet-9 (195.2K)", 195_210)
     assert models.parse("wrn-16-10") == ("wrn", {"depth": 16, "k": 10})
-    assert models.describe("wrn-16-10", parameters=17_179_940) == ("WRN-16-10 (17179.9K)", 17_179_940)
+    assert models.describe("wrn-16-10", parameters=17_179_940) == ("WRN-16-10 (17.2M)", 17_179_940)
     assert models.argument_problems("wrn-16-10", {"dropout": 0.3}) == []
     assert models.argument_problems("resnet9", {"width": 64}) == [
         "resnet9 models take no argument 'width' (they take: none)"]
