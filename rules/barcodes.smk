@@ -3,9 +3,9 @@
 
 rule barcode:
     input:
-        minima=lambda wc: expand(f"{RUN}/minima/{{seed}}.json", seed=seeds(wc.experiment), allow_missing=True),
-        curves=lambda wc: expand(f"{RUN}/curves/{{pair}}.json", pair=pairs(wc.experiment), allow_missing=True),
-        triangles=lambda wc: expand(f"{RUN}/triangles/{{triple}}.json", triple=triples(wc.experiment), allow_missing=True),
+        minima=lambda wc: [minimum_file(wc, seed, ".json") for seed in seeds(wc.experiment, wc.run)],
+        curves=lambda wc: expand(f"{RUN}/curves/{{pair}}.json", pair=pairs(wc.experiment, wc.run), allow_missing=True),
+        triangles=lambda wc: expand(f"{RUN}/triangles/{{triple}}.json", triple=triples(wc.experiment, wc.run), allow_missing=True),
     output:
         f"{RUN}/barcode.json",
     conda:

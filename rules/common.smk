@@ -50,31 +50,70 @@ def source_minimum(wildcards):
 
 
 def runs(experiment):
-    """Run names of an experiment: one per dataset and model, e.g. 'mnist-fcn-4'."""
+    """Run names of an experiment: one per dataset and model, e.g. 'mnist-fcn-4', and with ``repeat``
+    one per repetition of the whole estimate, e.g. 'svhn-resnet9-r2'."""
     spec = EXPERIMENTS[experiment]
-    return [f"{d}-{m}" for d in spec["datasets"] for m in spec["models"]]
+    names = [f"{d}-{m}" for d in spec["datasets"] for m in spec["models"]]
+    if "repeat" in spec:
+        names = [f"{name}-r{k}" for name in names for k in range(spec["repeat"]["times"])]
+    return names
 
 
-def split_run(experiment, run):
+def parse_run(experiment, run):
+    """``(dataset, model, repetition)`` of a run name (repetition None where the experiment does not repeat)."""
+    repetition = None
+    if "repeat" in EXPERIMENTS[experiment]:
+        match = re.fullmatch(r"(.+)-r(\d+)", run)
+        if match is None:
+            raise ValueError(f"{run!r} is not a run of experiment {experiment!r}")
+        run, repetition = match[1], int(match[2])
     for dataset in EXPERIMENTS[experiment]["datasets"]:
         model = run.removeprefix(f"{dataset}-")
         if model != run and model in EXPERIMENTS[experiment]["models"]:
-            return dataset, model
+            return dataset, model, repetition
     raise ValueError(f"{run!r} is not a run of experiment {experiment!r}")
 
 
-def seeds(experiment):
-    return list(range(EXPERIMENTS[experiment]["minima"]))
+def split_run(experiment, run):
+    return parse_run(experiment, run)[:2]
 
 
-def pairs(experiment):
-    return [f"{a}-{b}" for a, b in combinations(seeds(experiment), 2)]
+def minima_run(experiment, run):
+    """The run whose minima this run's curves join: its own, or, where a repetition refits only the
+    curves, the first repetition's."""
+    dataset, model, repetition = parse_run(experiment, run)
+    if repetition is not None and EXPERIMENTS[experiment]["repeat"]["refit"] == "curves":
+        return f"{dataset}-{model}-r0"
+    return run
 
 
-def triples(experiment):
+def seeds(experiment, run=None):
+    """The minima of a run, by seed: repetition k of an experiment that refits everything trains
+    seeds k*n ... k*n + n - 1, so that no two repetitions share an initialisation."""
+    n = EXPERIMENTS[experiment]["minima"]
+    repetition = parse_run(experiment, run)[2] if run is not None else None
+    if repetition is not None and EXPERIMENTS[experiment]["repeat"]["refit"] == "all":
+        return list(range(repetition * n, (repetition + 1) * n))
+    return list(range(n))
+
+
+def pairs(experiment, run=None):
+    return [f"{a}-{b}" for a, b in combinations(seeds(experiment, run), 2)]
+
+
+def triples(experiment, run=None):
     if not EXPERIMENTS[experiment]["triangles"]:
         return []
-    return [f"{a}-{b}-{c}" for a, b, c in combinations(seeds(experiment), 3)]
+    return [f"{a}-{b}-{c}" for a, b, c in combinations(seeds(experiment, run), 3)]
+
+
+def minimum_file(wildcards, seed, suffix=".pt"):
+    return f"{RESULTS}/{wildcards.experiment}/{minima_run(wildcards.experiment, wildcards.run)}/minima/{seed}{suffix}"
+
+
+def minimum_files(*names):
+    """Input function: the minima files of the seeds in these wildcards (``a``, ``b``, ``c``)."""
+    return lambda wildcards: [minimum_file(wildcards, wildcards[name]) for name in names]
 
 
 def stage_spec(stage):
@@ -83,7 +122,8 @@ def stage_spec(stage):
     def spec(wildcards):
         dataset, model = split_run(wildcards.experiment, wildcards.run)
         experiment = EXPERIMENTS[wildcards.experiment]
-        return json.dumps(job_spec(wildcards.experiment, experiment, dataset, model, stage), sort_keys=True)
+        spec = job_spec(wildcards.experiment, experiment, dataset, model, stage, run=wildcards.run)
+        return json.dumps(spec, sort_keys=True)
 
     return spec
 
@@ -114,10 +154,12 @@ def figure_runs(name, section="figures"):
     for experiment_name, experiment in EXPERIMENTS.items():
         if name in outputs(experiment, section):
             for run in runs(experiment_name):
-                dataset, model = split_run(experiment_name, run)
+                dataset, model, repetition = parse_run(experiment_name, run)
                 record = {"experiment": experiment_name, "experiment_label": experiment.get("label", experiment_name),
                           "run": run, "dataset": dataset, "model": model,
                           "barcode": f"{RESULTS}/{experiment_name}/{run}/barcode.json"}
+                if repetition is not None:
+                    record["repetition"] = repetition
                 if "embed" in experiment:
                     record.update(source_experiment=experiment["embed"]["from_experiment"],
                                   source_model=experiment["embed"]["models"][model])

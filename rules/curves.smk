@@ -4,8 +4,7 @@
 rule fit_curve:
     input:
         data=dataset_file,
-        a=f"{RUN}/minima/{{a}}.pt",
-        b=f"{RUN}/minima/{{b}}.pt",
+        ends=minimum_files("a", "b"),
     output:
         multiext(f"{RUN}/curves/{{a}}-{{b}}", ".pt", ".json"),
     conda:
@@ -25,6 +24,6 @@ rule fit_curve:
         jobs_per_gpu=section_resources("curve", "jobs_per_gpu", 1),
         runtime=section_resources("curve", "runtime", 480),
     shell:
-        "lossbarcode fit-curve --spec {params.spec:q} --data {input.data:q} --ends {input.a:q} {input.b:q}"
+        "lossbarcode fit-curve --spec {params.spec:q} --data {input.data:q} --ends {input.ends:q}"
         " --out {params.out:q} --threads {threads} {JOB_SETTINGS}"
         " --jobs-per-gpu {resources.jobs_per_gpu} 2> {log:q}"

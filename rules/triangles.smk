@@ -4,7 +4,7 @@
 rule fit_triangle:
     input:
         data=dataset_file,
-        vertices=[f"{RUN}/minima/{{a}}.pt", f"{RUN}/minima/{{b}}.pt", f"{RUN}/minima/{{c}}.pt"],
+        vertices=minimum_files("a", "b", "c"),
         curves=[f"{RUN}/curves/{{a}}-{{b}}.pt", f"{RUN}/curves/{{a}}-{{c}}.pt", f"{RUN}/curves/{{b}}-{{c}}.pt"],
     output:
         multiext(f"{RUN}/triangles/{{a}}-{{b}}-{{c}}", ".pt", ".json"),

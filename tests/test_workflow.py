@@ -77,6 +77,34 @@ def test_quick_profile_dry_run(tmp_path):
     assert counts["fit_curve"] == 30 + 45 + 6 and counts["fit_triangle"] == 10
 
 
+def test_repetitions_refit_everything_or_only_the_curves(tmp_path):
+    """``repeat``: R runs per dataset and model; refitting everything trains new minima from new seeds
+    per repetition, refitting the curves joins the first repetition's minima with new curves (their
+    seeds come from the run's name, which the job's spec carries)."""
+    config = yaml.safe_load((ROOT / "config/quick.yaml").read_text())
+    base = config["experiments"]["fcn_depth"]
+    base.update(datasets=["digits"], models=["fcn-2"], minima=3, triangles=True, figures={})
+    config.update(results=str(tmp_path / "r"), data_root=str(tmp_path / "d"), figures_dir=str(tmp_path / "f"),
+                  experiments={"again": {**base, "repeat": {"times": 2, "refit": "all"}},
+                               "curves": {**base, "repeat": {"times": 2, "refit": "curves"}}})
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    out = snakemake("-n", "-p", "--cores", "1", "--configfile", str(tmp_path / "c.yaml")).stdout
+    counts = job_counts(out)
+    assert counts["train_minimum"] == 2 * 3 + 3 and counts["fit_curve"] == 2 * (2 * 3)
+    assert counts["fit_triangle"] == 2 * 2 and counts["barcode"] == 4
+    outputs = set(re.findall(r"output: (\S+)/minima/(\d+)\.pt", out))
+    assert {(Path(run).name, int(seed)) for run, seed in outputs} == {
+        ("digits-fcn-2-r0", 0), ("digits-fcn-2-r0", 1), ("digits-fcn-2-r0", 2),  # both experiments
+        ("digits-fcn-2-r1", 3), ("digits-fcn-2-r1", 4), ("digits-fcn-2-r1", 5),  # refit all only
+    }
+    curves = [shlex.split(c) for c in out.splitlines() if "lossbarcode fit-curve" in c and "/curves/digits" in c]
+    ends = {c[c.index("--out") + 1]: (c[c.index("--ends") + 1], c[c.index("--ends") + 2]) for c in curves}
+    assert ends[f"{tmp_path}/r/curves/digits-fcn-2-r1/curves/0-1"] == (
+        f"{tmp_path}/r/curves/digits-fcn-2-r0/minima/0.pt", f"{tmp_path}/r/curves/digits-fcn-2-r0/minima/1.pt")
+    runs = {yaml.safe_load(c[c.index("--spec") + 1])["run"] for c in curves}
+    assert runs == {"digits-fcn-2-r0", "digits-fcn-2-r1"}
+
+
 def test_schema_knows_every_toy_experiment():
     schema = yaml.safe_load((ROOT / "config/schema.yaml").read_text())
     from lossbarcode.toy import EXPERIMENTS
@@ -140,6 +168,14 @@ def test_lint_is_clean_but_for_the_settings_kept_out_of_params():
         (lambda c: c.update(reslts="r"),
          r"config key \(top level\): Additional properties are not allowed \('reslts' was unexpected\)"),
         (lambda c: c.update(results="r/{experiment}"), r"config key results: 'r/\{experiment\}' does not match"),
+        (lambda c: c["experiments"]["cnn_cifar10"].update(repeat={"times": 2, "refit": "all"}),
+         r"config key experiments\.cnn_embedding\.embed: embedding and repeat do not combine"),
+        (lambda c: c["experiments"]["fcn_depth"].update(repeat={"times": 1, "refit": "curves"}),
+         r"config key experiments\.fcn_depth\.repeat\.times: 1 is less than the minimum of 2"),
+        (lambda c: c["experiments"]["gpt_text"].update(tables={"fig9_gpt_barcode": {"kind": "minima", "title": "t"}}),
+         r"config key experiments\.gpt_text\.tables\.fig9_gpt_barcode: a figure has this name too"),
+        (lambda c: c["experiments"]["gpt_text"]["tables"]["table_gpt_minima"].update(kind="pie"),
+         r"config key experiments\.gpt_text\.tables\.table_gpt_minima\.kind: unknown kind 'pie'; choose one of"),
     ],
 )
 def test_bad_configs_fail_before_any_job_naming_the_key(tmp_path, edit, message):

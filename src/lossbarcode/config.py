@@ -151,6 +151,8 @@ def embedding_problems(name: str, experiment: dict, experiments: dict) -> list[s
     key = f"config key experiments.{name}.embed"
     if source is None or "embed" in source:
         return [f"{key}.from_experiment: {embed['from_experiment']!r} is not an experiment that trains minima"]
+    if "repeat" in experiment or "repeat" in source:
+        return [f"{key}: embedding and repeat do not combine (which repetition's minima would be embedded?)"]
     problems = []
     for target, small in embed["models"].items():
         if target not in experiment["models"]:
@@ -166,16 +168,18 @@ def embedding_problems(name: str, experiment: dict, experiments: dict) -> list[s
     return problems
 
 
-def job_spec(experiment_name: str, experiment: dict, dataset: str, model: str, stage: str) -> dict[str, Any]:
+def job_spec(experiment_name: str, experiment: dict, dataset: str, model: str, stage: str,
+             run: str | None = None) -> dict[str, Any]:
     """What a job of ``stage`` (minimum, curve or triangle) of one run needs, and nothing else: its
     model, data and its own stage's recipe. Not the other stages' recipes (their results reach it
     as input files), not the device, the checkpoint interval, the recipe's memory and time limits
-    or how many jobs share a GPU (they do not change results)."""
+    or how many jobs share a GPU (they do not change results). ``run``: the run's name where it is not
+    ``{dataset}-{model}`` (a repetition's), which seeds its curves and triangles."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; choose one of {STAGES}")
     spec = {
         "experiment": experiment_name,
-        "run": f"{dataset}-{model}",
+        "run": run or f"{dataset}-{model}",
         "dataset": dataset,
         "model": model,
         "model_args": experiment.get("model_args", {}),
