@@ -1,6 +1,7 @@
 """Preemption-safe training: a job stopped half way resumes from its checkpoint and ends with exactly
 the files an uninterrupted run writes; the same job twice writes the same files (on the CPU)."""
 
+import itertools
 import json
 from dataclasses import replace
 import os
@@ -16,9 +17,10 @@ import torch
 
 from lossbarcode import jobs
 from lossbarcode.checkpoint import Checkpoint
-from lossbarcode.landscape import NetworkLandscape
+from lossbarcode.landscape import FunctionLandscape, NetworkLandscape
+from lossbarcode.minima import descend
 from lossbarcode.spec import RunSpec
-from lossbarcode.train import Recipe, optimize
+from lossbarcode.train import BestPeriod, Recipe, optimize
 
 
 def spec(curve_method="pointchain", **changes):
@@ -148,6 +150,51 @@ def test_resumed_optimizer_state_matches_the_uninterrupted_one(tmp_path):
     train(Checkpoint(tmp_path / "run.ckpt", every=2), range(22))  # stops after step 22; saved at 16 and 22
     assert torch.load(tmp_path / "run.ckpt")["step"] == 22
     assert torch.equal(train(Checkpoint(tmp_path / "run.ckpt", every=2), range(40)), whole)
+
+
+def test_a_resumed_run_keeps_the_best_epoch_of_the_uninterrupted_one(tmp_path):
+    """The best epoch so far and its parameters are part of the saved state: a run stopped after its
+    best epoch (or after its last step, before its results were written) ends where a whole run does."""
+    start = torch.tensor([0.5, 1.0])
+    # p0^2 + 10 p1^2 at lr 0.01, then from step 20 at lr 0.3: the loss falls for two epochs, then grows
+    recipe = Recipe(steps=40, lr=0.01, momentum=0.9, schedule="piecewise", keep="best_train_loss",
+                    schedule_args={"knots": [[0, 1], [0.5, 1], [0.5, 30], [1, 30]]})
+
+    def train(checkpoint, stop_at=None):
+        calls = itertools.count()
+
+        def loss(p):
+            if next(calls) == stop_at:
+                raise Preempted
+            return p[:, 0] ** 2 + 10 * p[:, 1] ** 2
+
+        best = BestPeriod()
+        theta = descend(FunctionLandscape(loss, dim=2), start, recipe, steps_per_epoch=10, checkpoint=checkpoint, best=best)
+        return theta, best
+
+    whole, whole_best = train(None)
+    assert int(whole_best.step) == 20
+    for stop_at in (33, None):  # mid-epoch 4 (saved at 30, after the best epoch); after the last step
+        path = tmp_path / f"stopped at {stop_at}.ckpt"
+        if stop_at is None:
+            train(Checkpoint(path))
+        else:
+            with pytest.raises(Preempted):
+                train(Checkpoint(path), stop_at)
+        assert torch.load(path)["step"] == (30 if stop_at else 40)
+        resumed, resumed_best = train(Checkpoint(path))
+        assert torch.equal(resumed, whole) and int(resumed_best.step) == 20
+        assert torch.equal(resumed_best.loss, whole_best.loss)
+
+
+def test_a_minimum_that_keeps_its_best_epoch_resumes_bit_identical(digits, tmp_path, monkeypatch, caplog):
+    """Its best epoch (2 of 6: the learning rate jumps 40-fold after it) lies before the step it resumes from (15)."""
+    run = spec()
+    run = replace(run, minimum=replace(run.minimum, optimizer="sgd", lr=0.05, momentum=0.9, keep="best_train_loss",
+                                       schedule="piecewise", schedule_args={"knots": [[0, 1], [2, 1], [2, 40], [6, 40]]}))
+    check_resume(run, "minima/1", digits, tmp_path, monkeypatch, caplog)
+    record = json.loads((tmp_path / "stopped/minima/1.json").read_text())
+    assert record["kept"] == "best_train_loss" and record["kept_step"] == 10
 
 
 @pytest.mark.slow

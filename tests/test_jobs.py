@@ -27,6 +27,7 @@ def test_jobs_chain_minima_curves_triangles_barcode(digits, tmp_path):
     record = read_json(tmp_path / "minima/0.json")
     assert record["parameters"] == 64 * 8 + 8 + 8 * 8 + 8 + 8 * 10 + 10
     assert 0 <= record["test_accuracy"] <= 1 and record["steps"] == 3 * 5
+    assert record["kept"] == "last" and record["kept_step"] == 3 * 5
     for a, b in [(0, 1), (0, 2), (1, 2)]:
         jobs.fit_curve(spec(), digits, [str(tmp_path / f"minima/{a}.pt"), str(tmp_path / f"minima/{b}.pt")],
                        str(tmp_path / f"curves/{a}-{b}"))
@@ -50,6 +51,19 @@ def test_jobs_chain_minima_curves_triangles_barcode(digits, tmp_path):
     barcode = read_json(tmp_path / "barcode.json")
     assert barcode["minima"]["parameters"] == [record["parameters"]] * 3
     assert barcode["triangle_lifespans"] == [triangle["bar"]]
+
+
+def test_a_minimum_that_keeps_its_best_epoch_says_which(digits, tmp_path):
+    """Paper 002 §5's type 1 minima keep the epoch with the lowest training loss; here the learning
+    rate jumps 40-fold after epoch 2 of 4, and the record names the step the weights are from."""
+    late_jump = {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "epochs": 4, "schedule": "piecewise",
+                 "schedule_args": {"knots": [[0, 1], [2, 1], [2, 40], [4, 40]]}}
+    jobs.train_minimum(spec(**late_jump), digits, 1, str(tmp_path / "last"))
+    jobs.train_minimum(spec(**late_jump, keep="best_train_loss"), digits, 1, str(tmp_path / "best"))
+    last, best = read_json(tmp_path / "last.json"), read_json(tmp_path / "best.json")
+    assert (last["kept"], last["kept_step"]) == ("last", 4 * 5)
+    assert (best["kept"], best["kept_step"]) == ("best_train_loss", 2 * 5) and best["recipe"]["keep"] == "best_train_loss"
+    assert best["train_loss"] < last["train_loss"]
 
 
 def test_divergence_names_experiment_model_seed_and_the_fix(digits, tmp_path):

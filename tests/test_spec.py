@@ -1,6 +1,7 @@
 """The run spec: parsed once into frozen dataclasses that hold every default; recipes count epochs."""
 
 import json
+import re
 
 import pytest
 
@@ -77,3 +78,37 @@ def test_curves_decay_their_sampled_points_not_their_parameters():
     curve = CurveStage(**RECIPE, weight_decay=5e-4, method="polychain", bends=1)
     assert curve.recipe(10).weight_decay == 0.0 and curve.weight_decay == 5e-4
     assert Stage(**RECIPE, weight_decay=5e-4).recipe(10).weight_decay == 5e-4
+
+
+@pytest.mark.parametrize("stage, keep, problem", [
+    ("minimum", "best_train_loss", None),
+    ("minimum", "best", r"^config key experiments\.fcn_depth\.minimum\.keep: 'best' is not one of \['last', 'best_train_loss'\]$"),
+    ("curve", "best_train_loss", r"^config key experiments\.fcn_depth\.curve: .*\('keep' was unexpected\)$"),
+])
+def test_the_schema_checks_which_weights_a_minimum_keeps(stage, keep, problem):
+    """``keep`` is a minimum's option (curves and triangles end with their last step), one of two values."""
+    from pathlib import Path
+
+    import yaml
+
+    from lossbarcode.config import schema_problems
+
+    root = Path(__file__).resolve().parents[1]
+    config = yaml.safe_load((root / "config/quick.yaml").read_text())
+    config["experiments"]["fcn_depth"][stage]["keep"] = keep
+    problems = schema_problems(config, root / "config/schema.yaml")
+    if problem is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and re.match(problem, problems[0]), problems
+
+
+def test_keep_reaches_the_minimum_job_and_its_recipe():
+    """It is part of the minimum's recipe, so of what determines a minimum (the job's params and the
+    checkpoint's key); absent, a minimum keeps its last step."""
+    experiment = {"model_args": {"width": 8}, "minimum": {**RECIPE, "keep": "best_train_loss", "runtime": 5}}
+    values = job_spec("fcn_depth", experiment, "digits", "fcn-2", "minimum")
+    assert values["minimum"] == {**RECIPE, "keep": "best_train_loss"}
+    spec = RunSpec.parse(json.loads(json.dumps(values)))
+    assert spec.minimum.recipe(10).keep == "best_train_loss" and spec.key()["minimum"]["keep"] == "best_train_loss"
+    assert RunSpec.parse({**RUN, "minimum": RECIPE}).minimum.recipe(10).keep == "last"

@@ -1,9 +1,11 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
 from lossbarcode.landscape import FunctionLandscape
 from lossbarcode.minima import descend, unique_minima
-from lossbarcode.train import Recipe, optimize
+from lossbarcode.train import BestPeriod, Recipe, optimize
 
 
 def factors(recipe):
@@ -143,6 +145,7 @@ def test_warmup_cosine_schedule():
         ({"eps": 0.0}, "eps"),
         ({"clip_grad_norm": 0.0}, "clip_grad_norm"),
         ({"decay_mask": "norms"}, "unknown decay_mask 'norms'"),
+        ({"keep": "best"}, r"unknown keep 'best'; choose one of \('last', 'best_train_loss'\)"),
     ],
 )
 def test_bad_recipe_options_are_rejected(fields, message):
@@ -287,3 +290,39 @@ def test_a_masked_recipe_needs_its_mask():
         Optimizer([torch.zeros(3)], recipe)
     with pytest.raises(ValueError, match="2 decay masks for 1 parameter tensors"):
         Optimizer([torch.zeros(3)], recipe, [torch.ones(3), torch.ones(3)])
+
+
+# p0^2 + 10 p1^2, 40 steps in epochs of 10: lr 0.01 for the first 20 steps, then lr 0.3, where p0
+# still converges (factor 0.4 a step) but p1 overshoots (factor -5) and its loss grows 25-fold a step.
+RISES_LATE = FunctionLandscape(lambda p: p[:, 0] ** 2 + 10 * p[:, 1] ** 2, dim=2)
+LATE_JUMP = Recipe(steps=40, lr=0.01, schedule="piecewise", schedule_args={"knots": [[0, 1], [0.5, 1], [0.5, 30], [1, 30]]})
+FIRST_HALF = Recipe(steps=20, lr=0.01)  # the same first 20 updates
+
+
+def test_best_train_loss_keeps_the_end_of_the_lowest_loss_epoch_and_last_the_final_step():
+    start = torch.tensor([0.0, 1.0])
+    best = BestPeriod()
+    kept = descend(RISES_LATE, start, replace(LATE_JUMP, keep="best_train_loss"), steps_per_epoch=10, best=best)
+    assert torch.equal(kept, descend(RISES_LATE, start, FIRST_HALF))  # the end of epoch 2
+    assert int(best.step) == 20
+    last = descend(RISES_LATE, start, LATE_JUMP, steps_per_epoch=10)
+    assert LATE_JUMP.keep == "last" and RISES_LATE.evaluate(last) > 1e6 * RISES_LATE.evaluate(kept)
+    # what is compared: epoch 2's mean minibatch loss, over the losses its 10 steps minimised
+    p = torch.nn.Parameter(start.double())
+    history = optimize([p], lambda step: RISES_LATE.loss(p), LATE_JUMP, steps_per_epoch=10)
+    assert float(best.loss) == history[1] == min(history)
+
+
+def test_each_start_of_a_stack_keeps_its_own_best_epoch():
+    starts = torch.tensor([[1.0, 0.0], [0.0, 1.0]])  # the first keeps converging, the second overshoots
+    best = BestPeriod()
+    kept = descend(RISES_LATE, starts, replace(LATE_JUMP, keep="best_train_loss"), steps_per_epoch=10, best=best)
+    assert best.step.tolist() == [40, 20]
+    assert torch.equal(kept[0], descend(RISES_LATE, starts, LATE_JUMP, steps_per_epoch=10)[0])
+    assert torch.equal(kept[1], descend(RISES_LATE, starts, FIRST_HALF)[1])
+
+
+def test_best_train_loss_compares_the_epochs_of_the_whole_recipe():
+    p = torch.nn.Parameter(torch.ones(2))
+    with pytest.raises(ValueError, match="run its 40 steps in one call, not steps 0..20"):
+        optimize([p], lambda step: (p**2).sum(), replace(LATE_JUMP, keep="best_train_loss"), steps=range(20))

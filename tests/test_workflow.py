@@ -116,7 +116,7 @@ def test_schema_enums_are_the_registries():
     """Registries that need torch are listed in the schema (the DAG is built without torch); they
     must not drift apart."""
     from lossbarcode.augment import AUGMENTATIONS, NORMALISATIONS
-    from lossbarcode.train import DECAY_MASKS, OPTIMIZERS, SCHEDULES
+    from lossbarcode.train import DECAY_MASKS, KEEPS, OPTIMIZERS, SCHEDULES
 
     schema = yaml.safe_load((ROOT / "config/schema.yaml").read_text())
     recipe = schema["$defs"]["recipe"]["properties"]
@@ -126,6 +126,7 @@ def test_schema_enums_are_the_registries():
     assert recipe["decay_mask"]["enum"] == list(DECAY_MASKS)
     assert recipe["augmentation"]["enum"] == list(AUGMENTATIONS)
     assert experiment["normalisation"]["enum"] == list(NORMALISATIONS)
+    assert experiment["minimum"]["properties"]["keep"]["enum"] == list(KEEPS)
     assert set(recipe["schedule_args"]["properties"]) == {a for s in SCHEDULES.values() for a in (*s.required, *s.optional)}
 
 

@@ -4,8 +4,8 @@ A job killed half way (a SLURM time limit, a node failure, ``kill -9``) loses at
 epochs: started again, it finds its checkpoint and goes on from the saved step. Everything that
 decides what happens next is saved: the parameters, the optimizer's buffers, the losses so far and
 the random streams (torch's global generator, and whatever else is ``track``-ed: the data order, the
-points a curve samples, a chain's shape), so a resumed run on the CPU ends bit-identical to a run
-that was never stopped.
+points a curve samples, a chain's shape, the best epoch so far and its parameters), so a resumed run
+on the CPU ends bit-identical to a run that was never stopped.
 """
 
 from __future__ import annotations

@@ -115,19 +115,21 @@ def _advice(spec: RunSpec, stage: str) -> str:
 def train_minimum(spec: RunSpec, data_path: str, seed: int, out: str) -> None:
     """Trains one minimum from the seed's initialisation: ``out``.pt (weights) and ``out``.json."""
     from .minima import descend
+    from .train import BestPeriod
 
     landscape, input_shape, classes = landscape_for(spec, data_path, "minimum", seed)
     recipe = spec.stage("minimum").recipe(landscape.steps_per_epoch)
     checkpoint = checkpoint_for(spec, out, landscape, seed=seed)
+    best = BestPeriod()
     start = time.perf_counter()
     try:
         theta = descend(landscape, landscape.flatten(), recipe,
                         steps_per_epoch=spec.minimum.steps_per_log(landscape.steps_per_epoch),
-                        what=_what(spec, f"seed {seed}"), checkpoint=checkpoint)
+                        what=_what(spec, f"seed {seed}"), checkpoint=checkpoint, best=best)
     except FloatingPointError as error:
         raise FloatingPointError(f"{error}{_advice(spec, 'minimum')}") from error
     _write_minimum(spec, landscape, input_shape, classes, theta, seed, out, time.perf_counter() - start,
-                   recipe.steps)
+                   recipe.steps, **_kept(recipe, best))
     if checkpoint is not None:
         checkpoint.remove()
 
@@ -140,6 +142,7 @@ def embed_minimum(spec: RunSpec, data_path: str, source: str, seed: int, out: st
     from . import models
     from .minima import descend
     from .models.embed import embed
+    from .train import BestPeriod
 
     landscape, input_shape, classes = landscape_for(spec, data_path, "minimum", seed)
     saved = read_minimum(source)
@@ -149,17 +152,25 @@ def embed_minimum(spec: RunSpec, data_path: str, source: str, seed: int, out: st
     embedded = landscape.flatten(embed(small, saved["model"], spec.model))
     recipe = spec.stage("minimum").recipe(landscape.steps_per_epoch)
     checkpoint = checkpoint_for(spec, out, landscape, [source], seed=seed)
+    best = BestPeriod()
     start = time.perf_counter()
     try:
         theta = descend(landscape, embedded, recipe,
                         steps_per_epoch=spec.minimum.steps_per_log(landscape.steps_per_epoch),
-                        what=_what(spec, f"embedded seed {seed}"), checkpoint=checkpoint)
+                        what=_what(spec, f"embedded seed {seed}"), checkpoint=checkpoint, best=best)
     except FloatingPointError as error:
         raise FloatingPointError(f"{error}{_advice(spec, 'minimum')}") from error
     _write_minimum(spec, landscape, input_shape, classes, theta, seed, out, time.perf_counter() - start, recipe.steps,
-                   embedded_from=saved["model"], embedded_train_loss=landscape.evaluate(embedded).item())
+                   **_kept(recipe, best), embedded_from=saved["model"],
+                   embedded_train_loss=landscape.evaluate(embedded).item())
     if checkpoint is not None:
         checkpoint.remove()
+
+
+def _kept(recipe, best) -> dict:
+    """What a minimum's record says of its weights: the recipe's ``keep`` rule, and ``kept_step``, the
+    steps done when they were reached (the end of the best epoch, or of the recipe)."""
+    return {"kept": recipe.keep, "kept_step": recipe.steps if best.step is None else int(best.step)}
 
 
 def _write_minimum(spec, landscape, input_shape, classes, theta, seed, out, seconds, steps, **extra) -> None:

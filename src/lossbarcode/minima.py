@@ -8,7 +8,7 @@ from torch import Tensor
 
 from .checkpoint import Checkpoint
 from .landscape import Landscape
-from .train import DECAY_MASKS, Recipe, make_optimizer, optimize
+from .train import DECAY_MASKS, BestPeriod, Recipe, make_optimizer, optimize
 
 
 def descend(
@@ -19,12 +19,17 @@ def descend(
     steps_per_epoch: int | None = None,
     what: str = "descent",
     checkpoint: Checkpoint | None = None,
+    best: BestPeriod | None = None,
     **recipe_kw,
 ) -> Tensor:
-    """Minimises ``landscape.loss`` from ``theta0`` and returns the final parameter vector.
+    """Minimises ``landscape.loss`` from ``theta0`` and returns the parameter vector the recipe keeps:
+    the final one, or with ``keep="best_train_loss"`` the one at the end of the epoch (``steps_per_epoch``
+    steps) with the lowest mean minibatch loss (``train.BestPeriod``; ``best``, if given, holds it
+    afterwards, with the step it is from).
 
     ``theta0`` may be a ``[batch, dim]`` stack of starting points: they descend together, each on
-    its own loss (the summed objective has independent gradients), and a stack comes back.
+    its own loss (the summed objective has independent gradients), and a stack comes back; each
+    start keeps its own best epoch.
 
     Either pass a ``Recipe`` or its fields as keywords (``steps``, ``lr``, ``optimizer``,
     ``momentum``, ``schedule`` ...); the default is 2000 steps of plain gradient descent at lr 1e-2.
@@ -48,8 +53,8 @@ def descend(
             raise ValueError(f"the decay_mask rule {recipe.decay_mask!r} reads a network's parameters; "
                              f"{type(landscape).__name__} has no model")
         mask = [DECAY_MASKS[recipe.decay_mask](landscape.model)]
-    optimize([theta], lambda step: landscape.loss(theta).sum(), recipe, steps_per_epoch=steps_per_epoch, what=what,
-             optimizer=make_optimizer([theta], recipe, mask), checkpoint=checkpoint)
+    optimize([theta], lambda step: landscape.loss(theta), recipe, steps_per_epoch=steps_per_epoch, what=what,
+             optimizer=make_optimizer([theta], recipe, mask), checkpoint=checkpoint, best=best)
     return theta.detach()
 
 

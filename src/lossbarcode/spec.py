@@ -95,6 +95,21 @@ class Stage:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MinimumStage(Stage):
+    """A minimum's recipe: a ``Stage`` and which parameters its descent ends with, ``keep``
+    (``train.KEEPS``): ``last``, those after the last step, or ``best_train_loss``, those at the end
+    of the logging period (``steps_per_log``: an epoch, or a twentieth of an iteration budget when
+    that is shorter) whose mean minibatch loss was the lowest (``train.BestPeriod``), as the authors
+    keep their type 1 minima (paper 002 §5)."""
+
+    keep: str = "last"
+
+    def recipe(self, steps_per_epoch: int):
+        """The ``Stage``'s ``train.Recipe``, keeping what ``keep`` says."""
+        return replace(super().recipe(steps_per_epoch), keep=self.keep)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Profile:
     """How a curve is measured: ``points`` values of t (and more, see ``Curve.profile``), ``refine`` zooms."""
 
@@ -155,7 +170,7 @@ class Measure:
     seed: int = 0
 
 
-STAGE_CLASSES = {"minimum": Stage, "curve": CurveStage, "triangle": TriangleStage}
+STAGE_CLASSES = {"minimum": MinimumStage, "curve": CurveStage, "triangle": TriangleStage}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,7 +189,7 @@ class RunSpec:
     data: DataSpec = field(default_factory=DataSpec)
     normalisation: str | None = None  # of the inputs, for every stage alike
     measure: Measure = field(default_factory=Measure)
-    minimum: Stage | None = None
+    minimum: MinimumStage | None = None
     curve: CurveStage | None = None
     triangle: TriangleStage | None = None
     curve_profile: Profile | None = None  # a triangle job: how its sides, the curves, were measured

@@ -2,7 +2,8 @@
 
 Minima, curves and triangles are all trained here: a list of tensors, an objective that returns
 the loss of step ``k``, and a ``Recipe`` (optimizer, learning rate, schedule, number of steps,
-gradient clipping, weight decay and which coordinates it spares).
+gradient clipping, weight decay and which coordinates it spares, and which parameters the run ends
+with: the last ones or those of the epoch with the lowest training loss, ``BestPeriod``).
 
 Schedules live in ``SCHEDULES``: one function and one entry each. A new schedule is a function
 ``(step, steps, args) -> factor`` and a ``Schedule`` entry that names its arguments, checks their
@@ -26,6 +27,9 @@ from .checkpoint import Checkpoint
 log = logging.getLogger("lossbarcode")
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
+#: Which parameters a run ends with: those after its last step, or those at the end of the logging
+#: period (an epoch) with the lowest mean training loss (``BestPeriod`` says exactly what is compared).
+KEEPS = ("last", "best_train_loss")
 
 
 # ----- schedules: a factor of the learning rate at each step ---------------------------------
@@ -180,6 +184,9 @@ class Recipe:
     (the optimizer is then given the mask, see ``Optimizer``). ``betas`` and ``eps`` are Adam's and
     AdamW's. ``clip_grad_norm`` scales the gradients of all tensors together down to that global
     2-norm before each update, as ``torch.nn.utils.clip_grad_norm_`` (None: no clipping).
+    ``keep`` names the parameters the run ends with (``KEEPS``): ``last``, those after the last
+    step, or ``best_train_loss``, those at the end of the logging period whose mean minibatch loss
+    was the lowest (``BestPeriod``; paper 002 §5's type 1 minima, as the authors' find_minimas.py).
     """
 
     steps: int
@@ -194,6 +201,7 @@ class Recipe:
     eps: float = 1e-8
     clip_grad_norm: float | None = None
     decay_mask: str | None = None
+    keep: str = "last"
 
     def __post_init__(self):
         if self.steps < 1:
@@ -223,6 +231,8 @@ class Recipe:
                              f"got {self.clip_grad_norm}")
         if self.decay_mask is not None and self.decay_mask not in DECAY_MASKS:
             raise ValueError(f"unknown decay_mask {self.decay_mask!r}; choose one of {tuple(DECAY_MASKS)} (or none)")
+        if self.keep not in KEEPS:
+            raise ValueError(f"unknown keep {self.keep!r}; choose one of {KEEPS}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -347,6 +357,62 @@ def make_optimizer(
     return Optimizer(params, recipe, decay_mask)
 
 
+# ----- the best period --------------------------------------------------------------------
+class BestPeriod:
+    """The logging period with the lowest mean training loss so far, and the parameters at its end:
+    what a recipe that keeps ``best_train_loss`` ends with.
+
+    The loss compared is the one the training log prints, at no extra cost: the mean, over the
+    period's steps, of the loss each step minimised (the minibatch loss, computed on the parameters
+    before that step's update). A period is ``optimize``'s ``steps_per_epoch`` steps (a stage's
+    ``steps_per_log``: an epoch of the training data), the last one possibly shorter. The
+    parameters kept are those after the period's last update; a later period replaces them only
+    with a strictly lower mean, so ties keep the earlier one. The authors' find_minimas.py does the
+    same per epoch: it sums the minibatch losses of the epoch's training steps, divides by the
+    number of batches and saves the state after the epoch whenever that is the lowest so far (its
+    networks train as one model, so they share the epoch that the sum of their losses picks).
+
+    With one loss per problem (a stack of starts), each problem keeps its own best period and the
+    rows of the parameters that are its own (row ``i`` of every tensor belongs to problem ``i``).
+    ``loss`` and ``step`` (the steps done at the end of the kept period) are then vectors; with one
+    loss they are scalars; both are None until a period has ended.
+    """
+
+    def __init__(self):
+        self.loss: Tensor | None = None
+        self.step: Tensor | None = None
+        self.params: list[Tensor] = []
+
+    def update(self, done: int, means: Tensor, params: Sequence[Tensor]) -> None:
+        """Takes the period that ended after ``done`` steps, with mean losses ``means`` (its loss, or
+        one per problem), if it is better; ``params`` are the parameters after its last update."""
+        if self.loss is None:
+            self.loss = torch.full_like(means, math.inf)
+            self.step = torch.zeros_like(means, dtype=torch.long)
+            self.params = [p.detach().clone() for p in params]
+        better = means < self.loss
+        self.loss = torch.where(better, means, self.loss)
+        self.step = torch.where(better, done, self.step)
+        for kept, p in zip(self.params, params, strict=True):
+            rows = better.reshape(better.shape + (1,) * (p.dim() - better.dim()))
+            kept.copy_(torch.where(rows, p.detach(), kept))
+
+    @torch.no_grad()
+    def restore(self, params: Sequence[Tensor]) -> None:
+        """Writes the kept parameters into ``params``."""
+        for p, kept in zip(params, self.params, strict=True):
+            p.copy_(kept)
+
+    def state_dict(self) -> dict:
+        return {"loss": self.loss.cpu(), "step": self.step.cpu(), "params": [k.cpu() for k in self.params]}
+
+    def load_state_dict(self, saved: dict, params: Sequence[Tensor]) -> None:
+        """Restores a saved state onto the devices of ``params``."""
+        device = params[0].device
+        self.loss, self.step = saved["loss"].to(device), saved["step"].to(device)
+        self.params = [k.to(p.device) for k, p in zip(saved["params"], params, strict=True)]
+
+
 def optimize(
     params: Sequence[Tensor],
     objective: Callable[[int], Tensor],
@@ -358,17 +424,33 @@ def optimize(
     what: str = "optimization",
     optimizer: Optimizer | None = None,
     checkpoint: Checkpoint | None = None,
+    best: BestPeriod | None = None,
 ) -> list[float]:
     """Runs ``recipe`` on ``params`` and returns the mean loss of every epoch.
 
-    ``objective(step)`` returns the scalar loss to minimise at that step. ``adjust_grad(step)`` may
+    ``objective(step)`` returns the loss to minimise at that step: a scalar, or a vector of the
+    losses of independent problems (a stack of starts, row ``i`` of every tensor of ``params``
+    being problem ``i``'s), whose sum is minimised and logged. ``adjust_grad(step)`` may
     edit the gradients before each update (the point chain projects them). ``steps`` runs a slice of
     the recipe (the schedule still sees the whole recipe). One log line per epoch. A non-finite
     loss raises ``FloatingPointError`` naming ``what``; the check happens once per epoch, so the
     loop never waits on the device inside an epoch. With a ``checkpoint``, the state is saved every
     ``checkpoint.every`` epochs and at the end of ``steps``, and a saved state is resumed.
+
+    A recipe that keeps ``best_train_loss`` ends with the parameters of its best epoch, each
+    problem its own (``BestPeriod``, in ``best`` if given, so the caller can read which step they
+    are from; a checkpoint holds it too). Its epochs are compared over the whole recipe, so it runs
+    in one call: ``steps`` must be None or all of them.
     """
     steps = range(recipe.steps) if steps is None else steps
+    kept = None
+    if recipe.keep == "best_train_loss":
+        if steps != range(recipe.steps):
+            raise ValueError(f"{what}: keep='best_train_loss' compares the epochs of the whole recipe; "
+                             f"run its {recipe.steps} steps in one call, not steps {steps.start}..{steps.stop}")
+        kept = BestPeriod() if best is None else best
+        if checkpoint is not None:
+            checkpoint.track("best period", kept.state_dict, lambda saved: kept.load_state_dict(saved, params))
     epoch = max(1, steps_per_epoch or math.ceil(recipe.steps / 10))
     opt = optimizer or make_optimizer(params, recipe)
     history: list[float] = []
@@ -381,23 +463,30 @@ def optimize(
         lr = recipe.lr_at(step)
         opt.zero_grad()
         loss = objective(step)
-        loss.backward()
+        loss.sum().backward()
         if adjust_grad is not None:
             adjust_grad(step)
         opt.step(lr)
         running = loss.detach() if running is None else running + loss.detach()
         count += 1
         if count == epoch or step == steps[-1]:
-            mean = (running / count).item()
+            means = running / count
+            mean = means.sum().item()
             if not math.isfinite(mean):
                 raise FloatingPointError(
                     f"{what}: the loss became {mean} by step {step + 1} of {recipe.steps} "
                     f"(lr {lr:.3g}); lower the learning rate, or check the data and the starting point"
                 )
             history.append(mean)
+            if kept is not None:
+                kept.update(step + 1, means, params)
             number = math.ceil((step + 1) / epoch)
             log.info("%s: epoch %d loss %.6g lr %.3g %.2fs", what, number, mean, lr, time.perf_counter() - tick)
             if checkpoint is not None and (number % checkpoint.every == 0 or step == steps[-1]):
                 checkpoint.save(step + 1, params, opt, history)
             running, count, tick = None, 0, time.perf_counter()
+    if kept is not None:
+        kept.restore(params)
+        log.info("%s: keeping the parameters after step %s, the end of the epoch with the lowest mean "
+                 "training loss (%s)", what, kept.step.tolist(), kept.loss.tolist())
     return history
