@@ -58,6 +58,40 @@ def runs() -> list[dict]:
     return [runs[i] for i in rng.permutation(len(runs))]
 
 
+TYPES = {"type1": "type 1: constant lr 1e-4", "type2": "type 2: annealed lr"}
+VARIANTS = {"rob_all": "(a) all refitted", "rob_curves": "(b) curves refitted"}
+REPETITIONS = 4
+
+
+def experiment_record(dataset: str, experiment: str, label: str, rng: np.random.Generator, **extra) -> dict:
+    """A ResNet run of one experiment (§5 types, §8 variants), with its minima's test accuracies."""
+    run = record(dataset, 4, rng)
+    n = len(run["barcode"]["minima"]["names"])
+    run["barcode"]["minima"].update(test_accuracy=rng.uniform(0.85, 0.95, n).tolist(), test_loss=[0.4] * n)
+    return {**run, "experiment": f"resnet9_{dataset}_{experiment}", "experiment_label": label, "run": f"{dataset}-resnet9",
+            "model": "resnet9", "model_label": "ResNet-9 (195.2K)", "order": 195210, "held_out": "test", **extra}
+
+
+@pytest.fixture(scope="module")
+def typed_runs() -> list[dict]:
+    """Type 2 named first on digits: slots follow the order the records name the experiments."""
+    rng = np.random.default_rng(3)
+    return [experiment_record("mnist", e, TYPES[e], rng) for e in TYPES] + [
+        experiment_record("digits", e, TYPES[e], rng) for e in reversed(TYPES)]
+
+
+@pytest.fixture(scope="module")
+def repeated_runs() -> list[dict]:
+    """R repetitions per dataset and variant; their minima counts differ (3 to 5), so do their ranks."""
+    rng = np.random.default_rng(4)
+    return [experiment_record(d, e, VARIANTS[e], rng, repetition=k)
+            for d in DATASETS for e in VARIANTS for k in range(REPETITIONS)]
+
+
+# Which records each kind is drawn from in the every-kind tests.
+FIXTURES = {**{kind: "runs" for kind in RECORD_KINDS}, "generalization": "typed_runs", "robustness": "repeated_runs"}
+
+
 def read_csv(path) -> list[dict]:
     with open(path) as f:
         return list(csv.DictReader(f))
@@ -73,14 +107,17 @@ def test_import_does_not_load_matplotlib():
     assert out.strip() == "[]"
 
 
-@pytest.mark.parametrize("kind", RECORD_KINDS)
-def test_figure_has_title_with_scale_and_data_and_labelled_axes(kind, runs):
+@pytest.mark.parametrize("kind", FIXTURES)
+def test_figure_has_title_with_scale_and_data_and_labelled_axes(kind, request):
+    runs = request.getfixturevalue(FIXTURES[kind])
     fig = KINDS[kind](runs, scale="quick", title="FCN depth")
     headline = fig.get_suptitle()
     assert "FCN depth" in headline and "quick" in headline
     assert all(t in headline for t in DATASETS.values())
     for ax in fig.axes:
-        assert ax.get_xlabel() and ax.get_ylabel()
+        # A panel above another that shares its x axis (a strip under it) has its x label there.
+        assert ax.get_ylabel()
+        assert any(a.get_xlabel() for a in ax.get_shared_x_axes().get_siblings(ax))
     if kind in ("barcodes", "saddle_spread"):
         # One panel per dataset, in the order the runs first name them.
         assert [ax.get_title() for ax in fig.axes] == list(dict.fromkeys(r["dataset_title"] for r in runs))
@@ -88,8 +125,9 @@ def test_figure_has_title_with_scale_and_data_and_labelled_axes(kind, runs):
         assert ticks == [f"FCN, {d} hidden layers" for d in DEPTHS]
 
 
-@pytest.mark.parametrize("kind", RECORD_KINDS)
-def test_render_writes_png_pdf_csv(kind, runs, tmp_path):
+@pytest.mark.parametrize("kind", FIXTURES)
+def test_render_writes_png_pdf_csv(kind, request, tmp_path):
+    runs = request.getfixturevalue(FIXTURES[kind])
     paths = render(kind, runs, scale="paper", title="t", out=tmp_path / "fig" / kind)
     assert paths == [tmp_path / "fig" / f"{kind}.png", tmp_path / "fig" / f"{kind}.pdf"]
     assert paths[0].read_bytes().startswith(b"\x89PNG") and paths[0].stat().st_size > 10_000
@@ -221,3 +259,136 @@ def test_embedding_compares_smaller_embedded_and_larger(tmp_path):
         assert sorted(float(r["penalty"]) for r in by(rows, group=group)) == pytest.approx(expected)
     with pytest.raises(ValueError, match="no embedded runs"):
         render("embedding", [small, large], scale="quick", title="t", out=tmp_path / "none")
+
+
+def test_generalization_csv_has_each_minimums_accuracy_in_slots_by_experiment(typed_runs, tmp_path):
+    from matplotlib.collections import PathCollection
+
+    render("generalization", typed_runs, scale="quick", title="Fig. 6", out=tmp_path / "g")
+    rows = read_csv(tmp_path / "g.csv")
+    assert len(rows) == sum(len(r["barcode"]["minima"]["names"]) for r in typed_runs)
+    for dataset in DATASETS:
+        mine = [r for r in typed_runs if r["dataset"] == dataset]
+        order = [r["experiment_label"] for r in mine]
+        # Slots grouped by the experiment's label, in the order the records name them: slot i around x = i.
+        assert list(dict.fromkeys(row["experiment"] for row in by(rows, dataset=dataset))) == order
+        assert [row["experiment"] for row in by(rows, dataset=dataset)] == sorted(
+            (row["experiment"] for row in by(rows, dataset=dataset)), key=order.index)
+        for r in mine:
+            b, slot = r["barcode"], by(rows, dataset=dataset, experiment=r["experiment_label"])
+            assert {round(float(row["x"])) for row in slot} == {order.index(r["experiment_label"])}
+            assert [float(row["birth"]) for row in slot] == sorted(b["minima"]["train_loss"])
+            assert [float(row["x"]) for row in slot] == sorted(float(row["x"]) for row in slot)
+            for name, loss, death, accuracy in zip(b["minima"]["names"], b["minima"]["train_loss"],
+                                                   b["h0_graph_deaths"], b["minima"]["test_accuracy"]):
+                (row,) = by(slot, minimum=name)
+                assert (float(row["birth"]), float(row["death"]), float(row["test_accuracy"])) == (loss, death, accuracy)
+    fig = KINDS["generalization"](typed_runs, scale="quick", title="Fig. 6")
+    barcodes, strips = fig.axes[:2], fig.axes[2:4]
+    assert [ax.get_title() for ax in barcodes] == list(DATASETS.values())
+    assert {ax.get_ylabel() for ax in strips} == {"test accuracy (%)"}
+    # Both types in one panel share its loss axis; the accuracies are drawn in percent, at the bars' x.
+    strip = strips[1]
+    drawn = np.concatenate([c.get_offsets() for c in strip.collections if isinstance(c, PathCollection)])
+    expected = [(float(row["x"]), 100 * float(row["test_accuracy"])) for row in by(rows, dataset="digits")]
+    np.testing.assert_allclose(sorted(map(tuple, drawn.tolist())), sorted(expected), rtol=1e-12)
+    ticks = [t.get_text().replace("\n", " ") for t in strip.get_xticklabels()]
+    assert ticks == [TYPES["type2"], TYPES["type1"]]
+
+
+def test_robustness_csv_is_mean_and_t_interval_over_repetitions(repeated_runs, tmp_path):
+    from scipy import stats
+
+    render("robustness", repeated_runs, scale="quick", title="Fig. 11", out=tmp_path / "r")
+    rows = read_csv(tmp_path / "r.csv")
+
+    def check(row, values):
+        assert int(row["repetitions"]) == len(values)
+        assert float(row["mean"]) == pytest.approx(np.mean(values), rel=1e-12)
+        if len(values) < 2:
+            assert row["ci_low"] == row["ci_high"] == "nan"
+        else:
+            low, high = stats.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=stats.sem(values))
+            assert (float(row["ci_low"]), float(row["ci_high"])) == pytest.approx((low, high), rel=1e-9)
+
+    some_rank_partial, expected = False, 0
+    for dataset in DATASETS:
+        for variant in VARIANTS.values():
+            group = [r for r in repeated_runs if r["dataset"] == dataset and r["experiment_label"] == variant]
+            deaths = {r["repetition"]: sorted(d for d in r["barcode"]["h0_graph_deaths"] if math.isfinite(d))
+                      for r in group}
+            mine = by(rows, dataset=dataset, experiment=variant, quantity="death")
+            for k, values in deaths.items():
+                assert [float(row["mean"]) for row in by(mine, repetition=str(k))] == values
+            summary = by(mine, repetition="")
+            assert [int(row["rank"]) for row in summary] == list(range(1, max(map(len, deaths.values())) + 1))
+            for row in summary:
+                rank = int(row["rank"])
+                values = [v[rank - 1] for v in deaths.values() if len(v) >= rank]
+                some_rank_partial |= len(values) < REPETITIONS
+                check(row, values)
+            scores = by(rows, dataset=dataset, experiment=variant, quantity="to_score")
+            assert len(scores) == REPETITIONS + 1 and {row["rank"] for row in scores} == {""}
+            (score,) = by(scores, repetition="")
+            check(score, [r["barcode"]["to_score"]["euclidean"] for r in group])
+            expected += sum(map(len, deaths.values())) + len(summary) + len(scores)
+    assert some_rank_partial  # the fixture exercises ranks that not every repetition has
+    assert len(rows) == expected  # nothing else
+    fig = KINDS["robustness"](repeated_runs, scale="quick", title="Fig. 11")
+    assert [ax.get_title() for ax in fig.axes] == [*DATASETS.values(), "TO-score"]
+
+
+@pytest.mark.parametrize("df", [*range(1, 40), 99, 500])
+def test_t_quantile_matches_scipy(df):
+    from scipy import stats
+
+    from lossbarcode.figures.robustness import t_quantile
+
+    for level in (0.9, 0.95, 0.99):
+        assert t_quantile(df, level) == pytest.approx(stats.t.ppf((1 + level) / 2, df), rel=1e-10)
+
+
+def lone_minimum(**extra) -> dict:
+    """One minimum: its bar never dies, the barcode is the ideal one."""
+    return {**dict(experiment="e", run="lone", dataset="d", dataset_title="D", model="m", model_label="m", order=1,
+                   barcode=dict(h0=[[0.5, math.inf]], h1=[], h0_graph_deaths=[math.inf], to_score={"euclidean": 0.0},
+                                minima={"names": ["0"], "train_loss": [0.5], "test_accuracy": [0.9]})), **extra}
+
+
+def never_connected(**extra) -> dict:
+    """Three minima no curve connects: every death infinite, TO-score infinite, no test accuracy recorded."""
+    return {**dict(experiment="f", run="apart", dataset="d", dataset_title="D", model="m", model_label="m", order=1,
+                   barcode=dict(h0=[[0.1, math.inf]] * 3, h1=[], h0_graph_deaths=[math.inf] * 3,
+                                to_score={"euclidean": math.inf},
+                                minima={"names": ["0", "1", "2"], "train_loss": [0.1, 0.3, 0.3]})), **extra}
+
+
+def test_generalization_draws_degenerate_experiments(tmp_path):
+    runs = [lone_minimum(), never_connected()]
+    assert all(p.stat().st_size > 0 for p in render("generalization", runs, scale="quick", title="t", out=tmp_path / "g"))
+    rows = read_csv(tmp_path / "g.csv")
+    assert [(r["experiment"], r["death"], r["test_accuracy"]) for r in rows] == [
+        ("e", "inf", "0.9"), ("f", "inf", "nan"), ("f", "inf", "nan"), ("f", "inf", "nan")]
+    fig = KINDS["generalization"]([never_connected()], scale="quick", title="t")
+    assert any("no test accuracy" in t.get_text() for t in fig.axes[1].texts)
+
+
+def test_robustness_draws_one_repetition_and_no_finite_deaths(tmp_path):
+    three = dict(never_connected(experiment="g", run="three"), barcode=dict(
+        h0_graph_deaths=[0.4, math.inf, 0.7], to_score={"euclidean": 0.3},
+        minima={"names": ["0", "1", "2"], "train_loss": [0.2, 0.1, 0.3]}))
+    runs = [lone_minimum(repetition=0), never_connected(repetition=0), three]
+    assert all(p.stat().st_size > 0 for p in render("robustness", runs, scale="quick", title="t", out=tmp_path / "r"))
+    rows = read_csv(tmp_path / "r.csv")
+    # One repetition: its values are the means, with no interval; no finite death: no death rows.
+    assert not by(rows, experiment="e", quantity="death") and not by(rows, experiment="f", quantity="death")
+    assert [(r["rank"], r["repetition"], r["repetitions"], r["mean"], r["ci_low"], r["ci_high"])
+            for r in by(rows, experiment="g", quantity="death")] == [
+        ("1", "0", "1", "0.4", "nan", "nan"), ("2", "0", "1", "0.7", "nan", "nan"),
+        ("1", "", "1", "0.4", "nan", "nan"), ("2", "", "1", "0.7", "nan", "nan")]
+    assert [r["mean"] for r in by(rows, quantity="to_score", repetition="")] == ["0.0", "inf", "0.3"]
+    # Two records of one repetition are refused rather than pooled.
+    with pytest.raises(ValueError, match="repetitions .* repeat"):
+        KINDS["robustness"]([lone_minimum(), lone_minimum()], scale="quick", title="t")
+    fig = KINDS["robustness"]([never_connected()], scale="quick", title="t")
+    assert any("no finite deaths" in t.get_text() for t in fig.axes[0].texts)

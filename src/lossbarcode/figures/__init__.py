@@ -14,7 +14,10 @@ from pathlib import Path
 from types import ModuleType
 
 from ..io import atomic_write
-from . import barcodes, bn_comparison, curve_profiles, embedding, h1_diagram, saddle_spread, to_score
+from . import (
+    barcodes, bn_comparison, curve_profiles, embedding, generalization, h1_diagram, robustness, saddle_spread,
+    to_score,
+)
 from . import (
     toy_barcode_1d, toy_escape_lr, toy_escape_polynomials, toy_escape_regimes, toy_escape_steps,
     toy_escape_trajectory, toy_insertion, toy_orthogonal_gradient, toy_tangent_gradient,
@@ -29,6 +32,8 @@ _MODULES: dict[str, ModuleType] = {
     "bn_comparison": bn_comparison,
     "embedding": embedding,
     "curve_profiles": curve_profiles,
+    "generalization": generalization,
+    "robustness": robustness,
     "toy_barcode_1d": toy_barcode_1d,
     "escape_regimes": toy_escape_regimes,
     "escape_trajectory": toy_escape_trajectory,

@@ -53,10 +53,23 @@ def styled(draw: Callable[..., Figure]) -> Callable[..., Figure]:
 def panels(n: int, *, models: int = 0, width: float = PANEL[0], height: float = PANEL[1]) -> tuple[Figure, list[Axes]]:
     """A figure of n side-by-side panels, each wider when it has many models to show. A bare Figure, not
     pyplot: nothing global to close or leak; png/pdf are made by Agg and the pdf backend, no display needed."""
+    fig, (row,) = grid(1, n, models=models, width=width, height=height)
+    return fig, row
+
+
+def grid(
+    rows: int, columns: int, *, models: int = 0, width: float = PANEL[0], height: float = PANEL[1],
+    height_ratios: list[float] | None = None,
+) -> tuple[Figure, list[list[Axes]]]:
+    """Panels in rows and columns (``panels`` is the one-row case): a column per dataset, as wide as
+    ``panels`` makes it; ``height`` is the whole figure's. The panels of a column share their x axis, so
+    a strip under a panel lines up with it."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(max(n * max(width, 0.45 * models + 1.6), MIN_WIDTH), height), layout="constrained")
-    return fig, list(fig.subplots(1, n, squeeze=False)[0])
+    fig = Figure(figsize=(max(columns * max(width, 0.45 * models + 1.6), MIN_WIDTH), height), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False, sharex="col" if rows > 1 else False,
+                        gridspec_kw={"height_ratios": height_ratios})
+    return fig, [list(row) for row in axes]
 
 
 def headline(fig: Figure, title: str, scale: str, dataset_titles: Iterable[str]) -> None:
