@@ -232,3 +232,18 @@ def test_residual_networks_as_landscapes(name, shape):
     expected = nn.functional.cross_entropy(landscape.to_model(thetas[0]).eval()(x), y)
     assert torch.isfinite(measured)
     torch.testing.assert_close(measured, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_channels_last_batches_change_the_layout_not_the_loss():
+    from lossbarcode import models
+
+    torch.manual_seed(0)
+    model = models.build("cnn-bn-1-8", input_shape=(3, 16, 16), classes=10)
+    data = (torch.rand(64, 3, 16, 16), torch.randint(0, 10, (64,)))
+    plain, nhwc = (NetworkLandscape(model, data, batch_size=16, seed=3, channels_last=c) for c in (False, True))
+    x, _ = nhwc.next_batch()
+    assert x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    nhwc.load_data_state(plain.data_state())
+    theta = plain.flatten()
+    for _ in range(3):
+        torch.testing.assert_close(nhwc.loss(theta), plain.loss(theta), rtol=1e-5, atol=1e-6)

@@ -138,7 +138,7 @@ def dataset_problems(key: str, experiment: dict) -> list[str]:
                 problems.append(f"{key}.data.block_size: text dataset {dataset!r} needs the tokens per window")
             image_only = [k for k in ("shape", "train_size") if k in data] + \
                 [k for k in ("normalisation",) if k in experiment] + \
-                [f"{s}.augmentation" for s in STAGES if "augmentation" in experiment.get(s, {})]
+                [f"{s}.{k}" for s in STAGES for k in ("augmentation", "channels_last") if k in experiment.get(s, {})]
             problems += [f"{key}.{k}: applies to images, not to text dataset {dataset!r}" for k in image_only]
         elif "block_size" in data:
             problems.append(f"{key}.data.block_size: applies to text, not to image dataset {dataset!r}")

@@ -134,7 +134,8 @@ class NetworkLandscape(Landscape):
     ``precision`` of the training objective on a GPU: ``fp32``; ``tf32`` (TensorFloat-32 matrix
     products); ``bf16`` (autocast to bfloat16, with TF32 for what stays in float32). Measurements
     (``metrics``, ``evaluate``) are always exact float32, since barcodes are made of them. On a
-    CPU every precision is float32.
+    CPU every precision is float32. ``channels_last`` lays training batches of images out channels
+    last (NHWC), which recent GPUs' convolution kernels prefer; the values are the same.
     """
 
     def __init__(
@@ -152,6 +153,7 @@ class NetworkLandscape(Landscape):
         vmap: bool | None = None,
         vmap_samples: int = 16384,
         precision: str = "fp32",
+        channels_last: bool = False,
         measure_train: int | None = None,
         measure_test: int | None = None,
         measure_seed: int = 0,
@@ -184,6 +186,7 @@ class NetworkLandscape(Landscape):
                          "test": self._measurement_set(self.test, measure_test, measure_seed)}
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
         self.augment = augment
+        self.channels_last = channels_last
         # vmap pays on a GPU (many small forward passes become one); on a CPU a loop is as fast
         # (benchmarks/batched_evaluation.py), so that is the default there.
         self.vmap = self.device.type == "cuda" if vmap is None else vmap
@@ -237,6 +240,8 @@ class NetworkLandscape(Landscape):
         x, y = self.minibatches.next()
         if self.augment is not None:
             x = self.augment(x, self.generator)
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
         return x, y
 
     def loss(self, theta: Tensor) -> Tensor:

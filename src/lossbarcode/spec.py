@@ -61,6 +61,7 @@ class Stage:
     schedule: str = "constant"
     schedule_args: dict = field(default_factory=dict)
     precision: str = "fp32"
+    channels_last: bool = False
     augmentation: str | None = None
     #: Garipov et al.'s families (curves, triangles) decay the sampled point, not their parameters.
     decays_sampled_points: ClassVar[bool] = False
