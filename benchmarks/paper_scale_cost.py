@@ -1,6 +1,6 @@
 """What the paper scale costs: real jobs (minimum, curve, triangle) of the paper configuration run
 for a few epochs (or a few dozen iterations) on random data of the real datasets' sizes (MNIST 60k x
-1x28x28, CIFAR-10 50k x 3x32x32, §7's OSCAR as 30M characters of a 512-symbol vocabulary); their
+1x28x28, CIFAR-10 and -100 50k x 3x32x32, SVHN 73k x 3x32x32, §7's OSCAR as 30M characters of a 512-symbol vocabulary); their
 seconds per logged period and seconds spent measuring are extrapolated to the paper's budget and to
 every job of one model. An estimate for planning a run, not a speed target.
 
@@ -26,10 +26,12 @@ from lossbarcode.spec import RunSpec
 
 CONFIG = Path(__file__).resolve().parents[1] / "config/config.yaml"
 
-SIZES = {"mnist": (60000, 10000, (1, 28, 28), "MNIST"), "cifar10": (50000, 10000, (3, 32, 32), "CIFAR-10")}
+SIZES = {"mnist": (60000, 10000, (1, 28, 28), 10, "MNIST"), "cifar10": (50000, 10000, (3, 32, 32), 10, "CIFAR-10"),
+         "svhn": (73257, 26032, (3, 32, 32), 10, "SVHN"), "cifar100": (50000, 10000, (3, 32, 32), 100, "CIFAR-100")}
 #: §7's assumed OSCAR: six languages of 5M characters, 512 symbols (lossbarcode.datasets)
 TOKENS = {"oscar": (30_000_000, 512, "OSCAR 23.01"), "mimesis_text": (107_000, 256, "mimesis")}
 PICKS = [("fcn_depth", "fcn-8", "mnist"), ("cnn_cifar10", "cnn-2-64", "cifar10"), ("cnn_bn_cifar10", "cnn-bn-2-64", "cifar10"),
+         ("resnet9_svhn_type2", "resnet9", "svhn"), ("wrn_cifar100", "wrn-16-10", "cifar100"),
          ("gpt_oscar", "gpt-6-384", "oscar"), ("gpt_text", "gpt-2-64", "mimesis_text")]
 #: the short runs: epochs, or iterations (twenty logged periods of a twentieth each)
 SHORT = {"minimum": 3, "curve": 4, "triangle": 2}
@@ -57,13 +59,13 @@ def fake(name, root):
             "kind": "tokens", "name": name, "title": title, "source": "random tokens of the assumed size",
             "tokenizer": "char", "vocab": [chr(32 + i) for i in range(vocab)], "vocab_size": vocab,
             "train": ids[:cut].to(torch.uint16), "validation": ids[cut:].to(torch.uint16)}))
-    n_train, n_test, shape, title = SIZES[name]
+    n_train, n_test, shape, classes, title = SIZES[name]
     g = torch.Generator().manual_seed(0)
-    blob = {"name": name, "title": title, "classes": 10, "source": "random bytes of the real sizes",
+    blob = {"name": name, "title": title, "classes": classes, "source": "random bytes of the real sizes",
             "x_train": torch.randint(0, 256, (n_train, *shape), generator=g, dtype=torch.uint8),
-            "y_train": torch.randint(0, 10, (n_train,), generator=g),
+            "y_train": torch.randint(0, classes, (n_train,), generator=g),
             "x_test": torch.randint(0, 256, (n_test, *shape), generator=g, dtype=torch.uint8),
-            "y_test": torch.randint(0, 10, (n_test,), generator=g)}
+            "y_test": torch.randint(0, classes, (n_test,), generator=g)}
     return str(save_torch(f"{root}/{name}.pt", blob))
 
 

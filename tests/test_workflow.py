@@ -36,7 +36,7 @@ def job_counts(output: str) -> dict[str, int]:
 
 
 @pytest.mark.parametrize("how", [["--cores", "all", "--resources", "gpu=4"], ["--profile", "profiles/gpu"]])
-def test_paper_dag_has_the_grids_of_sections_4_1_and_4_2(tmp_path, how):
+def test_paper_dag_has_the_grids_of_every_section(tmp_path, how):
     out = snakemake("-n", *how, "--config", f"results={tmp_path}/r",
                     f"data_root={tmp_path}/d", f"figures_dir={tmp_path}/f").stdout
     experiments = yaml.safe_load((ROOT / "config/config.yaml").read_text())["experiments"]
@@ -45,16 +45,29 @@ def test_paper_dag_has_the_grids_of_sections_4_1_and_4_2(tmp_path, how):
     assert len(fcn["models"]) == 5 and fcn["datasets"] == ["mnist", "fmnist"]
     assert len(cnn["models"]) + len(bn["models"]) == 12 and cnn["datasets"] == bn["datasets"] == ["cifar10"]
     assert gpt["models"] == ["gpt-6-384"] and gpt["datasets"] == ["oscar"] and gpt["minima"] == 4  # §7: four seeds
+    # §5: two datasets x two types x 8 minima; §8: five WRN-16-10 minima on CIFAR-100
+    generalization = [experiments[f"resnet9_{d}_type{t}"] for d in ("cifar10", "svhn") for t in (1, 2)]
+    assert [(e["datasets"], e["models"], e["minima"]) for e in generalization] == [
+        (["cifar10"], ["resnet9"], 8)] * 2 + [(["svhn"], ["resnet9"], 8)] * 2
+    wrn = experiments["wrn_cifar100"]
+    assert (wrn["datasets"], wrn["models"], wrn["minima"]) == (["cifar100"], ["wrn-16-10"], 5)
+    again, curves_only = experiments["resnet9_robustness"], experiments["resnet9_robustness_curves"]
+    assert again["datasets"] == curves_only["datasets"] == ["cifar10", "svhn"]
+    r, m = again["repeat"]["times"], again["minima"]
+    assert curves_only["repeat"]["times"] == r and curves_only["minima"] == m
+
     n = fcn["minima"]
     assert cnn["minima"] == bn["minima"] == embedded["minima"] == n
     fcn_models, cnn_models, embedded_models = 10, 12, len(embedded["models"])
+    pairs = lambda k: k * (k - 1) // 2  # noqa: E731
     counts = job_counts(out)
-    assert counts["train_minimum"] == (fcn_models + cnn_models) * n + 4
+    assert counts["train_minimum"] == (fcn_models + cnn_models) * n + 4 + 4 * 8 + 5 + 2 * r * m + 2 * m
     assert counts["embed_minimum"] == embedded_models * n
-    assert counts["fit_curve"] == (fcn_models + cnn_models + embedded_models) * n * (n - 1) // 2 + 6
+    assert counts["fit_curve"] == ((fcn_models + cnn_models + embedded_models) * pairs(n) + pairs(4) + 4 * pairs(8)
+                                   + pairs(5) + 2 * 2 * r * pairs(m))
     assert counts["fit_triangle"] == fcn_models * n * (n - 1) * (n - 2) // 6
-    assert counts["barcode"] == fcn_models + cnn_models + embedded_models + 1 and counts["figure"] == 9 + 10
-    assert counts["toy"] == 6
+    assert counts["barcode"] == fcn_models + cnn_models + embedded_models + 1 + 4 + 1 + 2 * 2 * r
+    assert counts["figure"] == 12 + 10 and counts["table"] == 3 and counts["toy"] == 6
 
 
 def test_jobs_per_gpu_reaches_the_job_but_not_its_params(tmp_path):
@@ -72,9 +85,10 @@ def test_quick_profile_dry_run(tmp_path):
     out = snakemake("-n", "--profile", "profiles/quick", "--config", f"results={tmp_path}/r",
                     f"data_root={tmp_path}/d", f"figures_dir={tmp_path}/f").stdout
     counts = job_counts(out)
-    assert counts["toy"] == 6 and counts["figure"] == 9 + 10
-    assert counts["train_minimum"] == 30 + 36 + 4 and counts["embed_minimum"] == 9
-    assert counts["fit_curve"] == 30 + 45 + 6 and counts["fit_triangle"] == 10
+    assert counts["toy"] == 6 and counts["figure"] == 12 + 10 and counts["table"] == 3
+    # §4.1, §4.2, §7; §5 (4 x 3 minima), robustness (3 repetitions of 3 minima, and 3 kept), WRN (3)
+    assert counts["train_minimum"] == 30 + 36 + 4 + 12 + 9 + 3 + 3 and counts["embed_minimum"] == 9
+    assert counts["fit_curve"] == 30 + 45 + 6 + 12 + 2 * 9 + 3 and counts["fit_triangle"] == 10
 
 
 def test_repetitions_refit_everything_or_only_the_curves(tmp_path):
@@ -262,11 +276,23 @@ def test_quick_profile_end_to_end_survives_an_interruption(tmp_path):
     toy_figures = [f for entry in yaml.safe_load((ROOT / "config/toy.yaml").read_text())["toy"].values()
                    for f in entry["figures"]]
     assert len(toy_figures) == 10
-    for figure in ("fig2_fcn_barcodes", "fig3_fcn_to_score", "fig18_fcn_saddle_spread", "fcn_h1_diagram",
-                   "fig4_cnn_barcodes", "fig5_cnn_batchnorm", "cnn_embedding", "fig8_gpt_curves", "fig9_gpt_barcode",
-                   *toy_figures):
+    quick = yaml.safe_load((ROOT / "config/quick.yaml").read_text())["experiments"].values()
+    figures = {f for experiment in quick for f in experiment["figures"]}
+    assert {"fig2_fcn_barcodes", "fig3_fcn_to_score", "fig18_fcn_saddle_spread", "fcn_h1_diagram", "fig4_cnn_barcodes",
+            "fig5_cnn_batchnorm", "cnn_embedding", "fig8_gpt_curves", "fig9_gpt_barcode", "fig6_generalization",
+            "fig10_wrn_barcode", "fig11_robustness"} == figures
+    for figure in (*figures, *toy_figures):
         for suffix in (".png", ".pdf", ".csv"):
             assert (work / "figures/quick" / f"{figure}{suffix}").stat().st_size > 0
+    tables = {t for experiment in quick for t in experiment.get("tables", {})}
+    assert tables == {"table_gpt_minima", "table7_generalization", "table6_wrn_minima"}
+    for table in tables:
+        assert (work / "figures/quick" / f"{table}.csv").stat().st_size > 0
+        assert (work / "figures/quick" / f"{table}.md").read_text().startswith("# ")
+    type1 = read_json(next(work.glob("results/quick/resnet9_svhn_type1/*/minima/0.json")))
+    assert type1["kept"] == "best_train_loss" and type1["parameters"] == 195_210 - 2 * 9 * 16  # one input channel
+    robust = sorted(p.parent.name for p in work.glob("results/quick/resnet9_robustness_curves/*/barcode.json"))
+    assert robust == ["digits-resnet9-r0", "digits-resnet9-r1", "digits-resnet9-r2"]
     # every rule logged and benchmarked its job
     assert list((work / "results/quick/logs/fcn_depth").glob("*/minima/*.benchmark.tsv"))
 
