@@ -43,8 +43,9 @@ rule table:
         kind=lambda wc: output_spec(wc.table, "tables")["kind"],
         title=lambda wc: output_spec(wc.table, "tables")["title"],
         runs=lambda wc: json.dumps(figure_runs(wc.table, "tables")),
+        paper=lambda wc: json.dumps(output_spec(wc.table, "tables").get("paper", {}), sort_keys=True),
         out=output_prefix,
         scale=config["scale"],
     shell:
         "lossbarcode table --kind {params.kind:q} --title {params.title:q} --scale {params.scale:q}"
-        " --runs {params.runs:q} --out {params.out:q} 2> {log:q}"
+        " --runs {params.runs:q} --paper {params.paper:q} --out {params.out:q} 2> {log:q}"

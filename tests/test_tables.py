@@ -71,7 +71,7 @@ def test_a_single_minimum_has_no_spread(tmp_path):
 
 
 def test_unknown_kind_and_no_runs_are_refused(tmp_path):
-    with pytest.raises(ValueError, match="unknown table kind 'pie'; expected one of minima, minima_summary"):
+    with pytest.raises(ValueError, match="unknown table kind .pie.; expected one of minima, index1, minima_summary"):
         render("pie", [record("a", [0.1])], scale="quick", title="T", out=tmp_path / "x")
     with pytest.raises(ValueError, match="no runs"):
         render("minima", [], scale="quick", title="T", out=tmp_path / "x")
@@ -81,3 +81,18 @@ def test_unknown_kind_and_no_runs_are_refused(tmp_path):
 def test_every_column_has_a_markdown_header_or_is_a_spread(kind):
     spec = KINDS[kind]
     assert all(c in spec.headers or c.endswith("_std") for c in spec.columns)
+
+
+def test_index1_table_puts_the_papers_value_beside_ours(tmp_path):
+    runs = [record("shortcut", [0.1, 0.2, 0.3]), record("no_shortcut", [0.1, 0.25, 0.3])]
+    runs[0]["model"], runs[1]["model"] = "resnet-20", "resnet-ns-20"
+    for run, w in zip(runs, (0.07, 0.12)):
+        run["barcode"]["w_inf"] = {"euclidean": w, "linf": w / 2 ** 0.5}
+        run["barcode"]["triangles"] = {"0-1-2": {}}
+    csv_path, md_path = render("index1", runs, scale="quick", title="Table 1a", out=tmp_path / "t1a",
+                               paper={"resnet-20": 0.083})
+    first, second = read(csv_path)
+    assert float(first["w_inf"]) == 0.07 and float(first["paper"]) == 0.083
+    assert float(first["difference"]) == pytest.approx(0.07 - 0.083) and first["triangles"] == "1"
+    assert second["paper"] == "nan" and second["difference"] == "nan"
+    assert "| W∞, ours (nats, Euclidean) |" in md_path.read_text() and "| 0.083 | -0.013 |" in md_path.read_text()

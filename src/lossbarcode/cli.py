@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--scale", required=True, choices=["quick", "paper"])
     p.add_argument("--runs", type=json.loads, required=True, help="JSON list of run records with a barcode path")
     p.add_argument("--out", required=True, help="output path without suffix (.csv, .md)")
+    p.add_argument("--paper", type=_json_object("--paper", "model name -> the paper's value"), default={},
+                   help="JSON object: the paper's values by model name, shown beside ours")
 
     p = verbs.add_parser("serve", help="fork jobs from a process that has torch imported (the workflow starts it)")
     p.add_argument("--socket", required=True, help="the Unix socket to listen on")
@@ -155,7 +157,7 @@ def _run(args: argparse.Namespace) -> None:
     elif args.verb == "figure":
         jobs.figure(args.kind, args.title, args.scale, args.runs, args.out)
     elif args.verb == "table":
-        jobs.table(args.kind, args.title, args.scale, args.runs, args.out)
+        jobs.table(args.kind, args.title, args.scale, args.runs, args.out, args.paper)
 
 
 if __name__ == "__main__":

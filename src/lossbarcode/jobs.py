@@ -348,9 +348,10 @@ def figure(kind: str, title: str, scale: str, runs: list[dict], out: str) -> Non
     log.info("figure %s: %s", kind, ", ".join(map(str, paths)))
 
 
-def table(kind: str, title: str, scale: str, runs: list[dict], out: str) -> None:
-    """Writes one table (CSV and Markdown) from its runs' barcode files."""
+def table(kind: str, title: str, scale: str, runs: list[dict], out: str, paper: dict | None = None) -> None:
+    """Writes one table (CSV and Markdown) from its runs' barcode files, with the paper's values by
+    model (``paper``) where its kind shows them."""
     from . import tables
 
-    paths = tables.render(kind, _records(runs), scale=scale, title=title, out=out)
+    paths = tables.render(kind, _records(runs), scale=scale, title=title, out=out, paper=paper)
     log.info("table %s: %s", kind, ", ".join(map(str, paths)))

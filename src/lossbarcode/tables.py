@@ -45,6 +45,20 @@ def _minima(record: dict) -> list[dict]:
             for i, name in enumerate(minima["names"])]
 
 
+def index1_rows(records: list[dict]) -> list[dict]:
+    """One row per run: W_inf of its index-1 barcode (paper 004's distance to the empty diagram, both
+    conventions), how many triangles it rests on, and the paper's value beside it where the table's
+    config gives one (``paper``: model -> value; the difference is ours minus the paper's)."""
+    rows = []
+    for r in records:
+        ours, paper = r["barcode"]["w_inf"]["euclidean"], r.get("paper")
+        rows.append({"experiment": _label(r), "dataset": r["dataset_title"], "model": r["model_label"],
+                     "triangles": len(r["barcode"].get("triangles", {})), "w_inf": ours,
+                     "w_inf_linf": r["barcode"]["w_inf"]["linf"], "paper": math.nan if paper is None else paper,
+                     "difference": math.nan if paper is None else ours - paper})
+    return rows
+
+
 def minima_rows(records: list[dict]) -> list[dict]:
     """One row per minimum: its losses and accuracies, and where its bar dies."""
     return [{"experiment": _label(r), "dataset": r["dataset_title"], "model": r["model_label"], **m}
@@ -74,6 +88,11 @@ _MEASURES = {"train_loss": "train loss (nats/{unit})", "train_accuracy": "train 
 KINDS: dict[str, TableKind] = {
     "minima": TableKind(("experiment", "dataset", "model", "minimum", *METRICS, "death"), minima_rows,
                         {**_NAMES, **_MEASURES}),
+    "index1": TableKind(
+        ("experiment", "dataset", "model", "triangles", "w_inf", "w_inf_linf", "paper", "difference"), index1_rows,
+        {**_NAMES, "triangles": "triangles", "w_inf": "W∞, ours (nats, Euclidean)", "w_inf_linf": "W∞, ours (L∞)",
+         "paper": "W∞, paper", "difference": "ours − paper"},
+    ),
     "minima_summary": TableKind(
         ("experiment", "dataset", "model", "minima", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std"))),
         summary_rows,
@@ -107,15 +126,17 @@ def markdown(kind: str, rows: list[dict], *, title: str, scale: str, data: list[
     return "\n".join(lines) + "\n"
 
 
-def render(kind: str, records: list[dict], *, scale: str, title: str, out: str | Path) -> list[Path]:
+def render(kind: str, records: list[dict], *, scale: str, title: str, out: str | Path,
+           paper: dict[str, float] | None = None) -> list[Path]:
     """Writes out.csv (full precision) and out.md (for reading), each atomically; returns both paths.
-    ``out``'s own suffix, if any, is replaced."""
+    ``out``'s own suffix, if any, is replaced. ``paper``: the paper's values by model name, for the
+    kinds that put them beside ours."""
     if kind not in KINDS:
         raise ValueError(f"unknown table kind {kind!r}; expected one of {', '.join(KINDS)}")
     if not records:
         raise ValueError("no runs to tabulate")
     spec = KINDS[kind]
-    rows = spec.rows(records)
+    rows = spec.rows([{**r, "paper": (paper or {}).get(r["model"])} for r in records])
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=spec.columns, lineterminator="\n")
     writer.writeheader()
