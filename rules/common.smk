@@ -153,8 +153,11 @@ def figure_runs(name, section="figures"):
                for toy, entry in TOY.items() if name in outputs(entry, section)]
     for experiment_name, experiment in EXPERIMENTS.items():
         if name in outputs(experiment, section):
+            shown = outputs(experiment, section)[name].get("models")
             for run in runs(experiment_name):
                 dataset, model, repetition = parse_run(experiment_name, run)
+                if shown is not None and model not in shown:
+                    continue
                 record = {"experiment": experiment_name, "experiment_label": experiment.get("label", experiment_name),
                           "run": run, "dataset": dataset, "model": model,
                           "barcode": f"{RESULTS}/{experiment_name}/{run}/barcode.json"}

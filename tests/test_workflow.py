@@ -119,6 +119,24 @@ def test_repetitions_refit_everything_or_only_the_curves(tmp_path):
     assert runs == {"digits-fcn-2-r0", "digits-fcn-2-r1"}
 
 
+def test_a_figure_may_show_some_of_its_experiments_models(tmp_path):
+    config = yaml.safe_load((ROOT / "config/quick.yaml").read_text())
+    base = config["experiments"]["fcn_depth"]
+    base.update(datasets=["digits"], models=["fcn-2", "fcn-3"], triangles=False,
+                figures={"some": {"kind": "barcodes", "title": "t", "models": ["fcn-3"]},
+                         "every": {"kind": "barcodes", "title": "t"}})
+    config.update(results=str(tmp_path / "r"), data_root=str(tmp_path / "d"), figures_dir=str(tmp_path / "f"),
+                  experiments={"fcn_depth": base})
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    out = snakemake("-n", "-p", "--cores", "1", "--configfile", str(tmp_path / "c.yaml")).stdout
+    shown = {}
+    for command in (shlex.split(c) for c in out.splitlines() if "lossbarcode figure" in c):
+        runs = yaml.safe_load(command[command.index("--runs") + 1])
+        shown[Path(command[command.index("--out") + 1]).name] = [r["model"] for r in runs if "model" in r]
+    shown = {name: models for name, models in shown.items() if name in ("some", "every")}
+    assert shown == {"some": ["fcn-3"], "every": ["fcn-2", "fcn-3"]}
+
+
 def test_schema_knows_every_toy_experiment():
     schema = yaml.safe_load((ROOT / "config/schema.yaml").read_text())
     from lossbarcode.toy import EXPERIMENTS
@@ -189,6 +207,8 @@ def test_lint_is_clean_but_for_the_settings_kept_out_of_params():
          r"config key experiments\.fcn_depth\.repeat\.times: 1 is less than the minimum of 2"),
         (lambda c: c["experiments"]["gpt_text"].update(tables={"fig9_gpt_barcode": {"kind": "minima", "title": "t"}}),
          r"config key experiments\.gpt_text\.tables\.fig9_gpt_barcode: a figure has this name too"),
+        (lambda c: c["experiments"]["cnn_cifar10"]["figures"]["fig4_cnn_barcodes"].update(models=["cnn-9-9"]),
+         r"config key experiments\.cnn_cifar10\.figures\.fig4_cnn_barcodes\.models: 'cnn-9-9' is not one of"),
         (lambda c: c["experiments"]["gpt_text"]["tables"]["table_gpt_minima"].update(kind="pie"),
          r"config key experiments\.gpt_text\.tables\.table_gpt_minima\.kind: unknown kind 'pie'; choose one of"),
     ],

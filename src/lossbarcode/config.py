@@ -118,6 +118,11 @@ def registry_problems(config: dict) -> list[str]:
             if spec["kind"] not in tables.KINDS:
                 problems.append(f"config key experiments.{name}.tables.{table}.kind: unknown kind "
                                 f"{spec['kind']!r}; choose one of {sorted(tables.KINDS)}")
+    for name, experiment in experiments.items():
+        for section in ("figures", "tables"):
+            for output, spec in experiment.get(section, {}).items():
+                problems += [f"config key experiments.{name}.{section}.{output}.models: {m!r} is not one of "
+                             f"experiments.{name}.models" for m in spec.get("models", []) if m not in experiment["models"]]
     figures = {f for section in ("experiments", "toy") for e in config.get(section, {}).values() for f in e["figures"]}
     for name, experiment in experiments.items():
         problems += [f"config key experiments.{name}.tables.{table}: a figure has this name too (both write {table}.csv)"
