@@ -19,6 +19,30 @@ RECORD_KINDS = ("barcodes", "to_score", "saddle_spread", "h1_diagram", "bn_compa
 DEPTHS = (2, 3, 4, 6, 8)
 
 
+def triangle_grid(corners: list[float], side_max: list[float], top: float, n: int = 12) -> dict:
+    """Samples of a triangle as a triangle job measures them: dense along the three sides (the curves'
+    profiles), rings of the cone inside; a loss rising to a ridge on each side and to ``top`` at the centre."""
+    sides = [(0, 1), (0, 2), (1, 2)]
+    points = [np.eye(3)[i] for i in range(3)]
+    for i, j in sides:
+        for p in np.linspace(0, 1, 3 * n + 1)[1:-1]:
+            points.append(np.eye(3)[i] * (1 - p) + np.eye(3)[j] * p)
+    rings = -(-n // 3)
+    for ring in range(rings):
+        r = ring / rings
+        for i, j in sides:
+            count = max(1, int(np.ceil(n * r)))
+            for p in (np.arange(count) + 0.5) / count:
+                points.append(r * (np.eye(3)[i] * (1 - p) + np.eye(3)[j] * p) + (1 - r) / 3)
+    b = np.unique(np.array(points), axis=0)
+    loss = b @ np.array(corners)
+    for (i, j), high in zip(sides, side_max):
+        loss += 4 * b[:, i] * b[:, j] * (high - max(corners[i], corners[j]))
+    loss += 27 * b.prod(1) * max(top - max(side_max), 0.0)
+    accuracy = np.clip(1 - 0.6 * loss / loss.max(), 0, 1)
+    return {"points": b.tolist(), "train_loss": loss.tolist(), "train_accuracy": accuracy.tolist()}
+
+
 def record(dataset: str, depth: int, rng: np.random.Generator, *, triangles: bool = True) -> dict:
     """A run record as the workflow writes it (cf. ``lossbarcode barcode``): deeper nets get lower barriers."""
     n = int(rng.integers(3, 6))
@@ -42,7 +66,10 @@ def record(dataset: str, depth: int, rng: np.random.Generator, *, triangles: boo
         triangle_lifespans=bc.triangle_lifespans(
             np.array([f["side_max"] for f in faces.values()]).reshape(-1, 3), [f["max"] for f in faces.values()]
         ).tolist(),
+        triangle_grids={"-".join(map(str, t)): triangle_grid([losses[i] for i in t], f["side_max"], f["max"])
+                        for t, f in faces.items()},
     )
+    result["minima"]["test_accuracy"] = rng.uniform(0.9, 0.98, n).tolist()
     return dict(
         experiment="fcn_depth", run=f"{dataset}-fcn-{depth}", dataset=dataset, dataset_title=DATASETS[dataset],
         model=f"fcn-{depth}", model_label=f"FCN, {depth} hidden layers", order=depth, parameters=1000 * depth,
@@ -88,8 +115,27 @@ def repeated_runs() -> list[dict]:
             for d in DATASETS for e in VARIANTS for k in range(REPETITIONS)]
 
 
+REGIMES = {"tri_trainable_50": "trainable sides, 50 epochs", "tri_fixed_50": "fixed sides, 50 epochs",
+           "tri_fixed_10": "fixed sides, 10 epochs"}
+
+
+@pytest.fixture(scope="module")
+def triangle_runs(runs) -> list[dict]:
+    """The runs that have triangles (both datasets, shuffled), for paper 004's Figs 2-3."""
+    return [r for r in runs if r["barcode"]["triangles"]]
+
+
+@pytest.fixture(scope="module")
+def budget_runs() -> list[dict]:
+    """One ResNet per dataset, its triangle fitted in three regimes and budgets (paper 004 Fig 1)."""
+    rng = np.random.default_rng(5)
+    return [experiment_record(d, e, label, rng) for d in DATASETS for e, label in REGIMES.items()]
+
+
+TRIANGLE_KINDS = ("triangle_surface", "triangle_budgets")
 # Which records each kind is drawn from in the every-kind tests.
-FIXTURES = {**{kind: "runs" for kind in RECORD_KINDS}, "generalization": "typed_runs", "robustness": "repeated_runs"}
+FIXTURES = {**{kind: "runs" for kind in RECORD_KINDS}, "generalization": "typed_runs", "robustness": "repeated_runs",
+            "triangle_surface": "triangle_runs", "triangle_budgets": "budget_runs"}
 
 
 def read_csv(path) -> list[dict]:
@@ -115,9 +161,17 @@ def test_figure_has_title_with_scale_and_data_and_labelled_axes(kind, request):
     assert "FCN depth" in headline and "quick" in headline
     assert all(t in headline for t in DATASETS.values())
     for ax in fig.axes:
+        if ax.get_label() == "<colorbar>":
+            assert ax.get_ylabel()  # what the colours are, in which unit
+            continue
+        siblings = ax.get_shared_x_axes().get_siblings(ax)
+        if kind in TRIANGLE_KINDS:
+            # A map of a triangle has no axes to label: a caption under it (in its column) says which triangle.
+            assert any(a.get_xlabel() for a in siblings)
+            continue
         # A panel above another that shares its x axis (a strip under it) has its x label there.
         assert ax.get_ylabel()
-        assert any(a.get_xlabel() for a in ax.get_shared_x_axes().get_siblings(ax))
+        assert any(a.get_xlabel() for a in siblings)
     if kind in ("barcodes", "saddle_spread"):
         # One panel per dataset, in the order the runs first name them.
         assert [ax.get_title() for ax in fig.axes] == list(dict.fromkeys(r["dataset_title"] for r in runs))
@@ -392,3 +446,157 @@ def test_robustness_draws_one_repetition_and_no_finite_deaths(tmp_path):
         KINDS["robustness"]([lone_minimum(), lone_minimum()], scale="quick", title="t")
     fig = KINDS["robustness"]([never_connected()], scale="quick", title="t")
     assert any("no finite deaths" in t.get_text() for t in fig.axes[0].texts)
+
+
+def colour_bars(fig) -> list:
+    return [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+
+
+def maps(fig) -> list:
+    return [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+
+
+def test_triangle_plane_puts_the_minima_at_the_corners():
+    from lossbarcode.figures.triangle_surface import CORNERS, plane
+
+    x, y = plane(np.vstack([np.eye(3), [[1 / 3] * 3, [0.5, 0.5, 0.0]]]))
+    np.testing.assert_allclose(np.c_[x, y][:3], CORNERS)
+    np.testing.assert_allclose(np.c_[x, y][3:], [[0.5, np.sqrt(3) / 6], [0.5, 0.0]], atol=1e-15)
+    assert CORNERS[2] == pytest.approx([0.5, np.sqrt(3) / 2])  # equilateral
+
+
+def test_triangle_surface_draws_each_runs_longest_lived_triangle(triangle_runs, tmp_path):
+    from matplotlib.collections import PathCollection
+
+    from lossbarcode.figures.triangle_surface import plane
+
+    render("triangle_surface", triangle_runs, scale="quick", title="Fig. 2", out=tmp_path / "s")
+    rows = read_csv(tmp_path / "s.csv")
+    ordered = sorted(triangle_runs, key=lambda r: (list(DATASETS).index(r["dataset"]), r["order"]))
+    # panels, and their rows, by dataset and then by model order
+    assert list(dict.fromkeys(row["run"] for row in rows)) == [r["run"] for r in ordered]
+    for r in triangle_runs:
+        b = r["barcode"]
+        spans = {name: f["max"] - max(f["side_max"]) for name, f in b["triangles"].items()}
+        name = max(sorted(spans), key=spans.get)
+        assert spans[name] == max(death - birth for birth, death in b["triangle_lifespans"])
+        mine = by(rows, run=r["run"])
+        grid = b["triangle_grids"][name]
+        # exactly the chosen triangle's samples, nothing else
+        assert {row["triangle"] for row in mine} == {name} and len(mine) == len(grid["points"])
+        assert [float(row["train_loss"]) for row in mine] == grid["train_loss"]
+        assert [[float(row[f"b{i}"]) for i in range(3)] for row in mine] == grid["points"]
+        x, y = plane(grid["points"])
+        np.testing.assert_allclose([[float(row["x"]), float(row["y"])] for row in mine], np.c_[x, y], rtol=1e-12)
+        assert {(float(row["lifespan"]), int(row["triangles_in_run"])) for row in mine} == {(spans[name], len(spans))}
+        error = 100 * (1 - np.mean(b["minima"]["test_accuracy"]))
+        assert [float(row["test_error"]) for row in mine] == pytest.approx([error] * len(mine), rel=1e-12)
+    fig = KINDS["triangle_surface"](triangle_runs, scale="quick", title="Fig. 2")
+    panels = maps(fig)
+    assert len(panels) == len(triangle_runs)
+    for ax, r in zip(panels, ordered):
+        error = 100 * (1 - np.mean(r["barcode"]["minima"]["test_accuracy"]))
+        assert r["model_label"] in ax.get_title() and f"test error {error:.1f}%" in ax.get_title()
+        assert r["dataset_title"] in ax.get_title().replace("\n", " ")  # two datasets: each panel says which
+        mine = by(rows, run=r["run"])
+        assert ax.get_xlabel().startswith(f"triangle {mine[0]['triangle']}")
+        # the cross marks the highest measured sample
+        (cross,) = [c.get_offsets() for c in ax.collections if isinstance(c, PathCollection) and len(c.get_offsets()) == 1]
+        top = max(mine, key=lambda row: float(row["train_loss"]))
+        np.testing.assert_allclose(cross[0], [float(top["x"]), float(top["y"])])
+    # the runs' loss ranges differ several-fold: a colour bar per panel, as in the paper
+    assert len(colour_bars(fig)) == len(triangle_runs)
+    assert all(cb.get_ylabel() == "train loss (cross-entropy, nats)" for cb in colour_bars(fig))
+
+
+def test_triangle_surface_shares_one_colour_scale_when_the_ranges_allow(triangle_runs):
+    """Runs whose losses inside span about the same range share one colour bar."""
+    from lossbarcode.figures.triangle_surface import LEVELS
+
+    alike = []
+    for k, r in enumerate(triangle_runs[:3]):
+        grids = {}
+        for name, grid in r["barcode"]["triangle_grids"].items():
+            loss = np.array(grid["train_loss"])
+            grids[name] = {**grid, "train_loss": (0.1 + (1 + 0.1 * k) * (loss - loss.min()) / np.ptp(loss)).tolist()}
+        alike.append({**r, "barcode": {**r["barcode"], "triangle_grids": grids}})
+    fig = KINDS["triangle_surface"](alike, scale="quick", title="t")
+    (bar,) = colour_bars(fig)
+    assert "one scale for all panels" in bar.get_ylabel()
+    # every panel's contours use the same levels, over the joint range
+    levels = [c.levels for ax in maps(fig) for c in ax.collections if hasattr(c, "levels")]
+    assert len(levels) == 3 and all(np.array_equal(lv, levels[0]) for lv in levels)
+    assert levels[0][0] == pytest.approx(0.1) and levels[0][-1] == pytest.approx(1.3) and len(levels[0]) == LEVELS + 1
+
+
+def test_triangle_kinds_refuse_runs_without_triangles(runs, tmp_path):
+    (bare,) = [r for r in runs if not r["barcode"]["triangles"]]
+    for kind in TRIANGLE_KINDS:
+        with pytest.raises(ValueError, match=f"run '{bare['run']}'.*triangles: true"):
+            render(kind, runs, scale="quick", title="t", out=tmp_path / kind)
+        # a barcode.json from before the triangles' samples were kept says the same
+        older = {**runs[0], "barcode": {k: v for k, v in runs[0]["barcode"].items() if k != "triangle_grids"}}
+        with pytest.raises(ValueError, match="triangles: true"):
+            KINDS[kind]([older], scale="quick", title="t")
+    assert not list(tmp_path.iterdir())
+
+
+def test_triangle_budgets_has_a_column_per_record_with_loss_over_accuracy(budget_runs, tmp_path):
+    render("triangle_budgets", budget_runs, scale="quick", title="Fig. 1", out=tmp_path / "b")
+    rows = read_csv(tmp_path / "b.csv")
+    for r in budget_runs:
+        name = min(r["barcode"]["triangle_grids"])
+        grid = r["barcode"]["triangle_grids"][name]
+        mine = by(rows, experiment=r["experiment_label"], dataset=r["dataset"])
+        assert {row["triangle"] for row in mine} == {name}
+        assert [float(row["train_loss"]) for row in mine] == grid["train_loss"]
+        assert [float(row["train_accuracy"]) for row in mine] == grid["train_accuracy"]
+    assert len(rows) == sum(len(r["barcode"]["triangle_grids"][min(r["barcode"]["triangle_grids"])]["points"])
+                            for r in budget_runs)
+    fig = KINDS["triangle_budgets"](budget_runs, scale="quick", title="Fig. 1")
+    panels = maps(fig)
+    tops, bottoms = panels[:len(budget_runs)], panels[len(budget_runs):]
+    # columns in the order given, titled by the experiment (and, with two datasets, the dataset)
+    assert [ax.get_title().replace("\n", " ") for ax in tops] == [
+        f"{r['experiment_label']} {r['dataset_title']}" for r in budget_runs]
+    assert (tops[0].get_ylabel(), bottoms[0].get_ylabel()) == ("train loss", "train accuracy")
+    labels = [cb.get_ylabel() for cb in colour_bars(fig)]
+    assert labels.count("train loss (cross-entropy, nats)") == labels.count("train accuracy (%)") == len(budget_runs)
+    # accuracy is drawn in percent
+    bottom_levels = [c.levels for c in bottoms[0].collections if hasattr(c, "levels")][0]
+    accuracy = 100 * np.array(budget_runs[0]["barcode"]["triangle_grids"]["0-1-2"]["train_accuracy"])
+    assert bottom_levels[0] == pytest.approx(accuracy.min()) and bottom_levels[-1] == pytest.approx(accuracy.max())
+
+
+def test_triangle_budgets_draws_triangles_measured_before_the_accuracy(budget_runs, tmp_path):
+    old = budget_runs[0]
+    grids = {name: {**grid, "train_accuracy": None} for name, grid in old["barcode"]["triangle_grids"].items()}
+    runs = [{**old, "barcode": {**old["barcode"], "triangle_grids": grids}}, budget_runs[1]]
+    assert all(p.stat().st_size > 0 for p in render("triangle_budgets", runs, scale="quick", title="t", out=tmp_path / "b"))
+    rows = read_csv(tmp_path / "b.csv")
+    assert {row["train_accuracy"] for row in by(rows, experiment=old["experiment_label"])} == {"nan"}
+    fig = KINDS["triangle_budgets"](runs, scale="quick", title="t")
+    assert any("no accuracy recorded" in t.get_text() for t in maps(fig)[2].texts)
+    assert [cb.get_ylabel() for cb in colour_bars(fig)].count("train accuracy (%)") == 1
+
+
+def test_triangle_surface_draws_flat_and_unmeasurable_triangles(triangle_runs, tmp_path):
+    """A triangle whose every loss is the same, one with no finite loss, one with a single infinite loss."""
+    from matplotlib.collections import PathCollection
+
+    def with_losses(run, name, change):
+        grids = {k: {**g, "train_loss": change(list(g["train_loss"]))} for k, g in run["barcode"]["triangle_grids"].items()}
+        return {**run, "run": name, "barcode": {**run["barcode"], "triangle_grids": grids}}
+
+    base = triangle_runs[0]
+    runs = [with_losses(base, "flat", lambda loss: [0.3] * len(loss)),
+            with_losses(base, "diverged", lambda loss: [math.inf] * len(loss)),
+            with_losses(base, "one-inf", lambda loss: [math.inf, *loss[1:]])]
+    assert all(p.stat().st_size > 0 for p in render("triangle_surface", runs, scale="quick", title="t", out=tmp_path / "s"))
+    assert {row["train_loss"] for row in by(read_csv(tmp_path / "s.csv"), run="diverged")} == {"inf"}
+    fig = KINDS["triangle_surface"](runs, scale="quick", title="t")
+    diverged, flat, one_inf = maps(fig)  # same model: by run name
+    assert any("no finite loss" in t.get_text() for t in diverged.texts)
+    crosses = [[c for c in ax.collections if isinstance(c, PathCollection) and len(c.get_offsets()) == 1]
+               for ax in (flat, one_inf)]
+    assert [len(c) for c in crosses] == [0, 1]  # a flat map has no highest sample

@@ -1,10 +1,14 @@
 """Workflow jobs called directly: recipes in epochs, files written, divergence explained."""
 
+import itertools
+from dataclasses import asdict
+
+import numpy as np
 import pytest
 import torch
 
 from lossbarcode import jobs
-from lossbarcode.io import read_json
+from lossbarcode.io import read_json, write_json
 from lossbarcode.simplex import load_triangle
 from lossbarcode.spec import RunSpec
 
@@ -45,12 +49,40 @@ def test_jobs_chain_minima_curves_triangles_barcode(digits, tmp_path):
     saved = load_triangle(torch.load(tmp_path / "triangles/0-1-2.pt"))
     minima = torch.stack([torch.load(tmp_path / f"minima/{s}.pt")["theta"] for s in range(3)])
     assert torch.equal(saved.weights(torch.eye(3)), minima)
+    # paper 004 Fig. 1's accuracy at every sample, from the same passes: the losses are the loss-only grid's
+    accuracy = triangle["train_accuracy"]
+    assert len(accuracy) == len(triangle["points"]) and all(0 <= a <= 1 for a in accuracy)
+    landscape, *_ = jobs.landscape_for(spec(), digits, "triangle", 0)
+    points, losses = saved.grid(4, landscape, **asdict(spec().side_profile))
+    assert points.tolist() == triangle["points"] and losses.tolist() == triangle["train_loss"]
+    corners = landscape.metrics(saved.weights(torch.eye(3)), "train")
+    assert [accuracy[triangle["points"].index(list(e))] for e in np.eye(3)] == corners["accuracy"].double().tolist()
+    assert accuracy[triangle["points"].index([1 / 3] * 3)] == pytest.approx(
+        float(landscape.metrics(saved.centre)["accuracy"]), abs=1 / 300)
     jobs.barcode([str(tmp_path / f"minima/{s}.json") for s in range(3)],
                  [str(tmp_path / f"curves/{p}.json") for p in ("0-1", "0-2", "1-2")],
                  [str(tmp_path / "triangles/0-1-2.json")], str(tmp_path / "barcode.json"))
     barcode = read_json(tmp_path / "barcode.json")
     assert barcode["minima"]["parameters"] == [record["parameters"]] * 3
     assert barcode["triangle_lifespans"] == [triangle["bar"]]
+    assert barcode["triangle_grids"] == {"0-1-2": {k: triangle[k] for k in ("points", "train_loss", "train_accuracy")}}
+
+
+def test_barcode_reads_triangle_files_from_before_the_accuracy(tmp_path):
+    """A triangle file without train_accuracy gives a grid without it; one without samples, no grid."""
+    for name in "abcd":
+        write_json(tmp_path / f"{name}.json", {"train_loss": 0.1})
+    curves = [f"{a}-{b}" for a, b in itertools.combinations("abcd", 2)]
+    for curve in curves:
+        write_json(tmp_path / f"{curve}.json", {"max": 0.5, "t": [0.0, 1.0], "train_loss": [0.1, 0.1]})
+    grid = {"points": [[1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3]], "train_loss": [0.1, 0.7]}
+    write_json(tmp_path / "a-b-c.json", {"side_max": [0.5] * 3, "max": 0.7, **grid})
+    write_json(tmp_path / "a-b-d.json", {"side_max": [0.5] * 3, "max": 0.6})
+    jobs.barcode([str(tmp_path / f"{n}.json") for n in "abcd"], [str(tmp_path / f"{c}.json") for c in curves],
+                 [str(tmp_path / "a-b-c.json"), str(tmp_path / "a-b-d.json")], str(tmp_path / "barcode.json"))
+    barcode = read_json(tmp_path / "barcode.json")
+    assert barcode["triangle_grids"] == {"a-b-c": {**grid, "train_accuracy": None}}
+    assert barcode["triangle_lifespans"] == [[0.5, 0.7], [0.5, 0.6]]
 
 
 def test_a_minimum_that_keeps_its_best_epoch_says_which(digits, tmp_path):

@@ -231,3 +231,73 @@ def test_triangle_errors():
     bad = FunctionLandscape(lambda p: p.sum(-1) * torch.nan, dim=4)
     with pytest.raises(FloatingPointError, match="triangle: the loss became nan"):
         fit_triangle(bad, tuple(V), curves)
+
+
+def network_triangle(bn: bool = False):
+    """A triangle of a small classifier on random data: three random vertices, one-bend chain sides."""
+    from torch import nn
+
+    from lossbarcode.landscape import NetworkLandscape
+
+    gen = torch.Generator().manual_seed(5)
+    x, y = torch.randn(120, 6, generator=gen), torch.randint(0, 3, (120,), generator=gen)
+    torch.manual_seed(0)
+    layers = [nn.Linear(6, 8), *([nn.BatchNorm1d(8)] if bn else []), nn.ReLU(), nn.Linear(8, 3)]
+    landscape = NetworkLandscape(nn.Sequential(*layers), (x, y), eval_batch_size=50)
+    vertices = landscape.flatten() + torch.randn(3, landscape.dim, generator=gen)
+    curves = [make_curve("polychain", vertices[i], vertices[j]) for i, j in SIDES]
+    for curve in curves:
+        with torch.no_grad():
+            curve.nodes.add_(torch.randn(curve.nodes.shape, generator=gen))
+    tri = Triangle(vertices, curves)
+    with torch.no_grad():
+        tri.centre.add_(torch.randn(landscape.dim, generator=gen))
+    return tri, landscape
+
+
+@pytest.mark.parametrize("bn", [False, True])
+def test_grid_metrics_adds_the_accuracy_and_leaves_the_losses_as_grid_measures_them(bn):
+    tri, landscape = network_triangle(bn)
+    measured_points = []
+    metrics = landscape.metrics
+
+    def counted(theta, split="train"):  # evaluate measures through metrics too
+        measured_points.append(len(landscape.as_batch(theta)[0]))
+        return metrics(theta, split)
+
+    landscape.metrics = counted
+    points, losses = tri.grid(7, landscape, profile_points=9, refine=2)
+    cost = sum(measured_points)
+    measured_points.clear()
+    same_points, same_losses, accuracy = tri.grid_metrics(7, landscape, profile_points=9, refine=2)
+    assert sum(measured_points) == cost  # the accuracy costs no extra pass
+    del landscape.metrics
+    # the upper-bound estimate (the losses) is exactly what it was without the accuracy
+    np.testing.assert_array_equal(same_points, points)
+    np.testing.assert_array_equal(same_losses, losses)
+    assert accuracy.shape == losses.shape and ((accuracy >= 0) & (accuracy <= 1)).all()
+    assert len(np.unique(accuracy)) > 3
+    # each accuracy is the one measured at that sample (120 samples: 1/120 per prediction)
+    measured = landscape.metrics(tri.weights(torch.from_numpy(points)), "train")
+    np.testing.assert_allclose(accuracy, measured["accuracy"].double().numpy(), atol=1.5 / 120)
+    np.testing.assert_allclose(losses, measured["loss"].double().numpy(), rtol=1e-4)
+
+
+def test_grid_metrics_on_a_function_has_no_accuracy_and_ties_are_measured_again():
+    landscape = FunctionLandscape(lambda p: torch.sin(3 * p).sum(-1), dim=4)
+    tri = triangle()
+    points, losses, accuracy = tri.grid_metrics(6, landscape, profile_points=11, refine=1)
+    np.testing.assert_array_equal(losses, tri.grid(6, landscape, profile_points=11, refine=1)[1])
+    assert accuracy is None
+
+    class Flat(FunctionLandscape):
+        """The same loss everywhere, an accuracy that varies: every side sample's loss is a tie."""
+
+        def metrics(self, theta, split="train"):
+            return {"loss": self.evaluate(theta), "accuracy": torch.sigmoid(self.as_batch(theta)[0][:, 0])}
+
+    flat = Flat(lambda p: torch.ones(len(p), dtype=p.dtype), dim=4)
+    points, losses, accuracy = tri.grid_metrics(6, flat, profile_points=11, refine=1)
+    assert (losses == 1).all()
+    expected = flat.metrics(tri.weights(torch.from_numpy(points)))["accuracy"]
+    torch.testing.assert_close(torch.from_numpy(accuracy), expected)

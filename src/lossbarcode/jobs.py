@@ -260,12 +260,13 @@ def fit_triangle(spec: RunSpec, data_path: str, vertices: list[str], curves: lis
         raise FloatingPointError(f"{error}{_advice(spec, 'triangle')}") from error
     seconds = time.perf_counter() - start
     # the sides are sampled as the curve jobs sampled the curves, so side maxima are the H0 edge values
+    # each sample's training accuracy comes from the pass that measures its loss (paper 004 Fig. 1)
     profile = asdict(spec.side_profile)
-    points, losses = triangle.grid(section.grid, **profile)
+    points, losses, accuracy = triangle.grid_metrics(section.grid, landscape, **profile)
     lifespan = triangle.lifespan(section.grid, grid=(points, losses), **profile)
     save_torch(f"{out}.pt", triangle_state(triangle))
     write_json(f"{out}.json", {**lifespan, "points": points.tolist(), "train_loss": losses.tolist(),
-                               "recipe": section.to_dict()})
+                               "train_accuracy": accuracy.tolist(), "recipe": section.to_dict()})
     if checkpoint is not None:
         checkpoint.remove()
     log.info("triangle %s: bar [%.4g, %.4g], %.1fs", name, *lifespan["bar"], seconds)
@@ -304,6 +305,10 @@ def barcode(minima: list[str], curves: list[str], triangles: list[str], out: str
             np.array([t["side_max"] for t in faces.values()]).reshape(-1, 3),
             np.array([t["max"] for t in faces.values()]),
         ).tolist(),
+        # the measured samples inside each triangle; train_accuracy is None in files written before it was kept
+        triangle_grids={"-".join(names[i] for i in k): {"points": t["points"], "train_loss": t["train_loss"],
+                                                        "train_accuracy": t.get("train_accuracy")}
+                        for k, t in faces.items() if "points" in t},
     )
     write_json(out, result)
     log.info("barcode of %d minima, %d curves, %d triangles: TO-score %.4g, W_inf %.4g", len(losses), len(edges),

@@ -26,6 +26,8 @@ side maxima are the curves' maxima, the values of the H0 edges, by construction.
 radius r = l / ceil(n / 3): on each ring every piece gets points in proportion to its length in
 weight space (n per side in all at r = 1), at cell centres, and at least one, so a piece over crowded
 knots is sampled however thin it is in t. ``lifespan`` zooms on the highest interior sample.
+``grid_metrics`` also gives the training accuracy at every sample (paper 004 Fig. 1's bottom row),
+from the same passes over the data that measure the losses.
 
 Training (Alg. 1). The centre trains, starting at the vertices' mean; with ``train_sides`` the side
 curves' own parameters train too (a chain's nodes, a Bezier's bends): for one-bend chains exactly the
@@ -129,24 +131,49 @@ class Triangle(nn.Module):
         ``max(1, ceil(n * share * r))`` points, ``share`` being the piece's part of its side's length in
         weight space.
         """
+        points, losses, _ = self._measure(n, landscape, profile_points, refine, accuracy=False)
+        return points, losses
+
+    @torch.no_grad()
+    def grid_metrics(self, n: int = 30, landscape: Landscape | None = None, *, profile_points: int = 61,
+                     refine: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``grid``'s samples and losses, and the training accuracy at each sample (``[m]``, same order),
+        from the same passes over the data: on a landscape with ``metrics`` (a network's), each
+        point is measured by ``metrics(w, "train")``, whose loss is what ``evaluate`` returns, so
+        the losses are ``grid``'s exactly. On a landscape without accuracy (an analytic function)
+        the third item is None.
+        """
+        return self._measure(n, landscape, profile_points, refine, accuracy=True)
+
+    def _measure(self, n, landscape, profile_points, refine, *, accuracy: bool):
         if n < 1:
             raise ValueError(f"the triangle grid needs n >= 1 points per side, got {n}")
         landscape = self._landscape(landscape)
-        sides, ps, rs, losses = [], [], [], []
+        accuracy = accuracy and hasattr(landscape, "metrics")
+        sides, ps, rs, losses, accuracies = [], [], [], [], []
         for s, curve in enumerate(self.sides):
-            t, loss = (torch.from_numpy(a) for a in curve.profile(profile_points, landscape=landscape, refine=refine))
+            seen = _Recorder(landscape) if accuracy else landscape
+            t, loss = (torch.from_numpy(a) for a in curve.profile(profile_points, landscape=seen, refine=refine))
             keep = t != self._vertex_position(s, _VERTEX_LEFT_TO_ANOTHER_SIDE[s])
             sides.append(torch.full((int(keep.sum()),), s))
             ps.append(t[keep])
             rs.append(torch.ones(int(keep.sum()), dtype=torch.float64))
             losses.append(loss[keep])
+            if accuracy:
+                kept = t[keep]
+                accuracies.append(seen.accuracy(loss[keep], lambda i, curve=curve, kept=kept: curve.weights(kept[i])))
         side, p, r = self._rings(n)
         sides.append(side)
         ps.append(p)
         rs.append(r)
-        losses.append(self._cone_losses(landscape, side, p, r))
+        if accuracy:
+            loss, acc = self._cone_metrics(landscape, side, p, r)
+            losses.append(loss)
+            accuracies.append(acc)
+        else:
+            losses.append(self._cone_losses(landscape, side, p, r))
         points = self._barycentric(torch.cat(sides), torch.cat(ps), torch.cat(rs))
-        return points.numpy(), torch.cat(losses).numpy()
+        return points.numpy(), torch.cat(losses).numpy(), torch.cat(accuracies).numpy() if accuracy else None
 
     def _vertex_position(self, side: int, vertex: int) -> float:
         """The parameter of ``vertex`` on the curve of ``side``: 0 where the curve starts, 1 where it ends."""
@@ -223,11 +250,48 @@ class Triangle(nn.Module):
         w = self._cone(side.to(device), p.to(device), r.to(device))
         return landscape.evaluate(w).detach().double().cpu()
 
+    def _cone_metrics(self, landscape: Landscape, side: Tensor, p: Tensor, r: Tensor) -> tuple[Tensor, Tensor]:
+        """Training loss and accuracy of the cone's points, from one measurement."""
+        device = self.vertices.device
+        measured = landscape.metrics(self._cone(side.to(device), p.to(device), r.to(device)), "train")
+        return measured["loss"].detach().double().cpu(), measured["accuracy"].detach().double().cpu()
+
     def _landscape(self, landscape: Landscape | None) -> Landscape:
         landscape = landscape or self.landscape
         if landscape is None:
             raise ValueError("this triangle has no landscape attached; pass landscape=")
         return landscape
+
+
+class _Recorder:
+    """``landscape`` as ``Curve.profile`` sees it, measuring through ``metrics(w, "train")``: ``evaluate``
+    returns that loss (a network landscape's ``evaluate`` is exactly ``metrics``' training loss) and
+    keeps every point's accuracy under its loss value, so the points the profile keeps get their
+    accuracy from the pass that measured them.
+    """
+
+    def __init__(self, landscape: Landscape):
+        self.landscape = landscape
+        self.seen: dict[bytes, set[float]] = {}
+
+    def evaluate(self, theta: Tensor) -> Tensor:
+        measured = self.landscape.metrics(theta, "train")
+        loss = measured["loss"]
+        for value, hit in zip(loss.detach().double().cpu().numpy(), measured["accuracy"].double().cpu().tolist()):
+            self.seen.setdefault(value.tobytes(), set()).add(hit)
+        return loss
+
+    def accuracy(self, losses: Tensor, weights) -> Tensor:
+        """The accuracy of the points the profile kept, given their ``losses`` (float64, as the profile
+        returns them). Where one loss value was measured at points of different accuracy (an exact
+        float tie, rare on a network), the value cannot tell them apart: those points are measured
+        again at ``weights(where)``, one more evaluation each."""
+        found = [self.seen.get(value.tobytes(), set()) for value in losses.numpy()]
+        out = torch.tensor([next(iter(s)) if len(s) == 1 else math.nan for s in found], dtype=torch.float64)
+        again = torch.nonzero(torch.tensor([len(s) != 1 for s in found]))[:, 0]
+        if len(again):
+            out[again] = self.landscape.metrics(weights(again), "train")["accuracy"].detach().double().cpu()
+        return out
 
 
 def triangle_state(triangle: Triangle) -> dict:

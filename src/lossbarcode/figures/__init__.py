@@ -16,7 +16,7 @@ from types import ModuleType
 from ..io import atomic_write
 from . import (
     barcodes, bn_comparison, curve_profiles, embedding, generalization, h1_diagram, robustness, saddle_spread,
-    to_score,
+    to_score, triangle_budgets, triangle_surface,
 )
 from . import (
     toy_barcode_1d, toy_escape_lr, toy_escape_polynomials, toy_escape_regimes, toy_escape_steps,
@@ -29,6 +29,8 @@ _MODULES: dict[str, ModuleType] = {
     "to_score": to_score,
     "saddle_spread": saddle_spread,
     "h1_diagram": h1_diagram,
+    "triangle_surface": triangle_surface,
+    "triangle_budgets": triangle_budgets,
     "bn_comparison": bn_comparison,
     "embedding": embedding,
     "curve_profiles": curve_profiles,
