@@ -247,3 +247,10 @@ def test_channels_last_batches_change_the_layout_not_the_loss():
     theta = plain.flatten()
     for _ in range(3):
         torch.testing.assert_close(nhwc.loss(theta), plain.loss(theta), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["resnet-8", "resnet-ns-8"])
+def test_li_resnets_as_landscapes(name):
+    """Li et al.'s post-activation ResNet with its shortcuts and without (the -NS twin), as the
+    residual networks above: vmapped training losses and BN-re-estimated measured losses."""
+    test_residual_networks_as_landscapes(name, (1, 8, 8))

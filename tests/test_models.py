@@ -133,6 +133,134 @@ def test_residual_networks_run_on_cifar_and_stand_in_images(name, shape):
         assert out.shape == (5, 10) and torch.isfinite(out).all()
 
 
+LI_COUNTS = [("resnet-20", 272_474), ("resnet-ns-20", 269_722), ("resnet-56", 855_770), ("resnet-ns-56", 853_018),
+             ("resnet-110", 1_730_714), ("resnet-ns-110", 1_727_962), ("resnet-56-2", 3_412_394),
+             ("resnet-ns-56-2", 3_401_770)]
+
+
+@pytest.mark.parametrize("name, count", LI_COUNTS)
+def test_li_resnet_parameter_counts(name, count):
+    """Li et al.'s CIFAR-10 networks (paper 002 §6, paper 004 Table 1a), counted on the meta device."""
+    with torch.device("meta"):
+        model = models.build(name, input_shape=(3, 32, 32), classes=10)
+    assert models.parameter_count(model) == count
+
+
+@pytest.mark.parametrize("shortcut", ["", "ns-"])
+def test_wrn_56_1_is_resnet_56(shortcut):
+    """Paper 004: "WideResNet-56-1(-NS) is essentially ResNet-56(-NS)"; here exactly."""
+    with torch.device("meta"):
+        plain, wide = (models.build(f"resnet-{shortcut}{n}", input_shape=(3, 32, 32), classes=10)
+                       for n in ("56", "56-1"))
+    assert [(k, v.shape) for k, v in plain.state_dict().items()] == [(k, v.shape) for k, v in wide.state_dict().items()]
+
+
+def test_li_resnet_blocks_and_the_authors_names():
+    """Post-activation blocks: the identity, a 1x1 conv + BN projection where the stride or the width
+    changes, nothing in the -NS twin; no convolution has a bias; the authors' state-dict keys."""
+    from lossbarcode.models.li_resnet import BasicBlock
+
+    model = trained_like(models.build("resnet-14-2", input_shape=(3, 32, 32), classes=10))
+    twin = trained_like(models.build("resnet-ns-14-2", input_shape=(3, 32, 32), classes=10))
+    blocks = [m for m in model.modules() if isinstance(m, BasicBlock)]
+    assert [b.conv1.stride[0] for b in blocks] == [1, 1, 2, 1, 2, 1] and model.conv1.out_channels == 32
+    assert [type(b.shortcut).__name__ for b in blocks] == ["Identity", "Identity"] + ["Sequential", "Identity"] * 2
+    assert all(b.shortcut is None for b in twin.modules() if isinstance(b, BasicBlock))
+    assert all(m.bias is None for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    projections = {k for k in model.state_dict() if "shortcut" in k}
+    assert projections == {f"layer{i}.0.shortcut.{part}" for i in (2, 3) for part in
+                           ("0.weight", "1.weight", "1.bias", "1.running_mean", "1.running_var", "1.num_batches_tracked")}
+    assert set(twin.state_dict()) == set(model.state_dict()) - projections
+    assert [k for k, _ in model.named_parameters()][:4] == ["conv1.weight", "bn1.weight", "bn1.bias",
+                                                            "layer1.0.conv1.weight"]
+    assert [k for k, _ in model.named_parameters()][-2:] == ["linear.weight", "linear.bias"]
+    x = torch.randn(2, 32, 8, 8)
+    with torch.no_grad():
+        for block, shortcut in ((blocks[1], lambda x: x),
+                                (blocks[2], lambda x: blocks[2].shortcut[1](blocks[2].shortcut[0](x)))):
+            residual = block.bn2(block.conv2(F.relu(block.bn1(block.conv1(x)))))
+            torch.testing.assert_close(block(x), F.relu(residual + shortcut(x)))
+        plain = [m for m in twin.modules() if isinstance(m, BasicBlock)][2]
+        torch.testing.assert_close(plain(x), F.relu(plain.bn2(plain.conv2(F.relu(plain.bn1(plain.conv1(x)))))))
+        # the whole network: stem, blocks, global average, linear
+        images = torch.randn(2, 3, 32, 32)
+        h = F.relu(model.bn1(model.conv1(images)))
+        for block in blocks:
+            h = block(h)
+        torch.testing.assert_close(model(images), model.linear(h.mean((2, 3))))
+
+
+def test_li_resnet_starts_as_the_authors_code():
+    """Their ``init_params``: Kaiming-normal convolutions (fan in, std sqrt(2 / fan_in)), BN 1 and 0,
+    the linear layer normal(0, 1e-3) with bias 0."""
+    torch.manual_seed(0)
+    model = models.build("resnet-20", input_shape=(3, 32, 32), classes=10)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 1 + 18 + 2
+    for conv in convs:
+        fan_in = conv.weight[0].numel()
+        assert conv.weight.std().item() == pytest.approx((2 / fan_in) ** 0.5, rel=0.15)
+        assert abs(conv.weight.mean().item()) < 0.2 * (2 / fan_in) ** 0.5
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(bns) == 1 + 18 + 2 and all(torch.all(b.weight == 1) and torch.all(b.bias == 0) for b in bns)
+    assert model.linear.weight.std().item() == pytest.approx(1e-3, rel=0.15) and torch.all(model.linear.bias == 0)
+
+
+@pytest.mark.parametrize("name, depth", [("resnet-21", 21), ("resnet-2", 2), ("resnet-ns-16-2", 16), ("resnet-ns-9", 9)])
+def test_li_resnet_depth_must_be_6n_plus_2(name, depth):
+    with pytest.raises(ValueError, match=f"ResNet depth must be 6n\\+2 .*got {depth}"):
+        models.build(name, input_shape=(3, 32, 32), classes=10)
+
+
+def test_lenet_is_the_classic_lenet5():
+    """Paper 004 Fig 1's LeNet-like network (assumed): 61,706 parameters on FashionMNIST."""
+    model = models.build("lenet", input_shape=(1, 28, 28), classes=10)
+    assert models.parameter_count(model) == 61_706 == 156 + 2_416 + 48_120 + 10_164 + 850
+    kinds = [type(m).__name__ for m in model]
+    assert kinds == ["Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "MaxPool2d", "Flatten",
+                     "Linear", "ReLU", "Linear", "ReLU", "Linear"]
+    assert model[0].padding == (2, 2) and model[3].padding == (0, 0)
+    # digits skip the first pool and reach the same classifier through an adaptive pool
+    small = models.build("lenet", input_shape=(1, 8, 8), classes=10)
+    assert [type(m).__name__ for m in small][:6] == ["Conv2d", "ReLU", "Conv2d", "ReLU", "MaxPool2d",
+                                                     "AdaptiveAvgPool2d"]
+    assert [p.shape for p in small.parameters()] == [p.shape for p in model.parameters()]
+    with pytest.raises(ValueError, match="at least 5x5"):
+        models.build("lenet", input_shape=(1, 4, 4), classes=10)
+
+
+@pytest.mark.parametrize("name", ["resnet-8", "resnet-ns-14", "resnet-8-2", "lenet"])
+@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 16, 16), (3, 32, 32)])
+def test_li_resnets_and_lenet_run_on_stand_in_images(name, shape):
+    model = models.build(name, input_shape=shape, classes=10)
+    assert model.state_dict().keys() == models.build(name, input_shape=(3, 32, 32), classes=10).state_dict().keys()
+    for mode in (True, False):
+        out = model.train(mode)(torch.randn(5, *shape))
+        assert out.shape == (5, 10) and torch.isfinite(out).all()
+
+
+def test_model_names_belong_to_one_family():
+    """``parse`` takes the first family whose pattern matches; no name may match two."""
+    import re
+
+    names = ["resnet9", "resnet-20", "resnet-ns-20", "resnet-56-2", "resnet-ns-56-2", "resnet-110", "wrn-16-10",
+             "lenet", "cnn-1-32", "cnn-bn-1-32", "fcn-4", "gpt-6-384", "causal-lm"]
+    for name in names:
+        assert [f for f, spec in models.FAMILIES.items() if re.fullmatch(spec.pattern, name)] == [models.parse(name)[0]]
+    assert models.parse("resnet-ns-56-2") == ("li-wrn-ns", {"depth": 56, "k": 2})
+    assert models.parse("resnet-110") == ("li-resnet", {"depth": 110})
+    for name in ("resnet9-2", "resnet-ns", "resnet-056", "resnet-ns-ns-20"):
+        with pytest.raises(ValueError, match="unknown model"):
+            models.parse(name)
+    assert models.describe("resnet-20", parameters=272_474) == ("ResNet-20 (272.5K)", 272_474)
+    assert models.describe("resnet-ns-20", parameters=269_722) == ("ResNet-20-NS (269.7K)", 269_722)
+    assert models.describe("resnet-56-2", parameters=3_412_394) == ("WRN-56-2 (3.4M)", 3_412_394)
+    assert models.describe("resnet-ns-56-2", parameters=3_401_770) == ("WRN-56-2-NS (3.4M)", 3_401_770)
+    assert models.describe("lenet", parameters=61_706) == ("LeNet-5 (61.7K)", 61_706)
+    assert models.argument_problems("resnet-20", {"k": 2}) == [
+        "li-resnet models take no argument 'k' (they take: none)"]
+
+
 @pytest.mark.parametrize("family", sorted(models.FAMILIES))
 def test_declared_arguments_are_the_builders_own(family):
     """The config check reads a family's declared arguments (no torch there); they must be exactly

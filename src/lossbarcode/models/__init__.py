@@ -37,6 +37,16 @@ FAMILIES = {
     "resnet9": Family(r"resnet9", "resnet9", "ResNet-9", "parameters"),
     "wrn": Family(r"wrn-(?P<depth>[1-9][0-9]*)-(?P<k>[1-9][0-9]*)", "wide_resnet", "WRN-{depth}-{k}", "parameters",
                   arguments=("dropout",)),
+    # Li et al.'s CIFAR-10 ResNets (paper 002 §6, paper 004): resnet-20, resnet-ns-20, resnet-56-2, resnet-ns-56-2
+    "li-resnet": Family(r"resnet-(?P<depth>[1-9][0-9]*)", "li_resnet", "ResNet-{depth}", "parameters",
+                        fixed=(("k", 1), ("shortcut", 1))),
+    "li-resnet-ns": Family(r"resnet-ns-(?P<depth>[1-9][0-9]*)", "li_resnet", "ResNet-{depth}-NS", "parameters",
+                           fixed=(("k", 1), ("shortcut", 0))),
+    "li-wrn": Family(r"resnet-(?P<depth>[1-9][0-9]*)-(?P<k>[1-9][0-9]*)", "li_resnet", "WRN-{depth}-{k}",
+                     "parameters", fixed=(("shortcut", 1),)),
+    "li-wrn-ns": Family(r"resnet-ns-(?P<depth>[1-9][0-9]*)-(?P<k>[1-9][0-9]*)", "li_resnet", "WRN-{depth}-{k}-NS",
+                        "parameters", fixed=(("shortcut", 0),)),
+    "lenet": Family(r"lenet", "lenet", "LeNet-5", "parameters"),
 }
 
 
