@@ -55,19 +55,28 @@ def test_paper_dag_has_the_grids_of_every_section(tmp_path, how):
     assert again["datasets"] == curves_only["datasets"] == ["cifar10", "svhn"]
     r, m = again["repeat"]["times"], again["minima"]
     assert curves_only["repeat"]["times"] == r and curves_only["minima"] == m
+    # §6 and paper 004: eight Li et al. networks with triangles; Fig 1's LeNet in two regimes x three budgets
+    li = experiments["li_resnets"]
+    assert set(li["models"]) == {f"resnet{ns}-{d}" for ns in ("", "-ns") for d in (20, 56, 110)} | {
+        "resnet-56-2", "resnet-ns-56-2"} and li["triangles"] and li["datasets"] == ["cifar10"]
+    lenet = [e for name, e in experiments.items() if name.startswith("lenet_")]
+    assert sorted((e["triangle"]["train_sides"], e["triangle"]["epochs"]) for e in lenet) == [
+        (False, 10), (False, 25), (False, 50), (True, 10), (True, 25), (True, 50)]
+    paper004 = 8 * li["minima"] + 6 * 3  # minima = curves = triangles x 3 at three minima each
+    assert li["minima"] == 3 and all(e["minima"] == 3 for e in lenet)
 
     n = fcn["minima"]
     assert cnn["minima"] == bn["minima"] == embedded["minima"] == n
     fcn_models, cnn_models, embedded_models = 10, 12, len(embedded["models"])
     pairs = lambda k: k * (k - 1) // 2  # noqa: E731
     counts = job_counts(out)
-    assert counts["train_minimum"] == (fcn_models + cnn_models) * n + 4 + 4 * 8 + 5 + 2 * r * m + 2 * m
+    assert counts["train_minimum"] == (fcn_models + cnn_models) * n + 4 + 4 * 8 + 5 + 2 * r * m + 2 * m + paper004
     assert counts["embed_minimum"] == embedded_models * n
     assert counts["fit_curve"] == ((fcn_models + cnn_models + embedded_models) * pairs(n) + pairs(4) + 4 * pairs(8)
-                                   + pairs(5) + 2 * 2 * r * pairs(m))
-    assert counts["fit_triangle"] == fcn_models * n * (n - 1) * (n - 2) // 6
-    assert counts["barcode"] == fcn_models + cnn_models + embedded_models + 1 + 4 + 1 + 2 * 2 * r
-    assert counts["figure"] == 12 + 10 and counts["table"] == 3 and counts["toy"] == 6
+                                   + pairs(5) + 2 * 2 * r * pairs(m) + paper004)
+    assert counts["fit_triangle"] == fcn_models * n * (n - 1) * (n - 2) // 6 + 8 + 6
+    assert counts["barcode"] == fcn_models + cnn_models + embedded_models + 1 + 4 + 1 + 2 * 2 * r + 8 + 6
+    assert counts["figure"] == 18 + 10 and counts["table"] == 5 and counts["toy"] == 6
 
 
 def test_jobs_per_gpu_reaches_the_job_but_not_its_params(tmp_path):
@@ -85,10 +94,11 @@ def test_quick_profile_dry_run(tmp_path):
     out = snakemake("-n", "--profile", "profiles/quick", "--config", f"results={tmp_path}/r",
                     f"data_root={tmp_path}/d", f"figures_dir={tmp_path}/f").stdout
     counts = job_counts(out)
-    assert counts["toy"] == 6 and counts["figure"] == 12 + 10 and counts["table"] == 3
-    # §4.1, §4.2, §7; §5 (4 x 3 minima), robustness (3 repetitions of 3 minima, and 3 kept), WRN (3)
-    assert counts["train_minimum"] == 30 + 36 + 4 + 12 + 9 + 3 + 3 and counts["embed_minimum"] == 9
-    assert counts["fit_curve"] == 30 + 45 + 6 + 12 + 2 * 9 + 3 and counts["fit_triangle"] == 10
+    assert counts["toy"] == 6 and counts["figure"] == 18 + 10 and counts["table"] == 5
+    # §4.1, §4.2, §7; §5 (4 x 3 minima), robustness (3 repetitions of 3 minima, and 3 kept), WRN (3);
+    # §6 (6 networks x 3 minima) and paper 004 Fig 1 (4 LeNet experiments x 3 minima), a triangle each
+    assert counts["train_minimum"] == 30 + 36 + 4 + 12 + 9 + 3 + 3 + 18 + 12 and counts["embed_minimum"] == 9
+    assert counts["fit_curve"] == 30 + 45 + 6 + 12 + 2 * 9 + 3 + 18 + 12 and counts["fit_triangle"] == 10 + 6 + 4
 
 
 def test_repetitions_refit_everything_or_only_the_curves(tmp_path):
@@ -176,8 +186,8 @@ def test_lint_is_clean_but_for_the_settings_kept_out_of_params():
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda c: c["experiments"]["fcn_depth"]["models"].append("resnet-999"),
-         r"config key experiments\.fcn_depth\.models\[5\]: unknown model 'resnet-999'"),
+        (lambda c: c["experiments"]["fcn_depth"]["models"].append("vgg-999"),
+         r"config key experiments\.fcn_depth\.models\[5\]: unknown model 'vgg-999'"),
         (lambda c: c["experiments"]["fcn_depth"]["minimum"].update(epochs=-3),
          r"config key experiments\.fcn_depth\.minimum\.epochs: -3 is less than the minimum of 1"),
         (lambda c: c["experiments"]["fcn_depth"].update(minmia=c["experiments"]["fcn_depth"].pop("minima")),
@@ -300,12 +310,15 @@ def test_quick_profile_end_to_end_survives_an_interruption(tmp_path):
     figures = {f for experiment in quick for f in experiment["figures"]}
     assert {"fig2_fcn_barcodes", "fig3_fcn_to_score", "fig18_fcn_saddle_spread", "fcn_h1_diagram", "fig4_cnn_barcodes",
             "fig5_cnn_batchnorm", "cnn_embedding", "fig8_gpt_curves", "fig9_gpt_barcode", "fig6_generalization",
-            "fig10_wrn_barcode", "fig11_robustness"} == figures
+            "fig10_wrn_barcode", "fig11_robustness", "fig7_resnet_barcodes", "dim1_fig1_lenet_triangles",
+            "dim1_fig2_resnet_triangles", "dim1_fig3_wrn_triangles", "dim1_fig4a_depth_diagrams",
+            "dim1_fig4b_width_diagrams"} == figures
     for figure in (*figures, *toy_figures):
         for suffix in (".png", ".pdf", ".csv"):
             assert (work / "figures/quick" / f"{figure}{suffix}").stat().st_size > 0
     tables = {t for experiment in quick for t in experiment.get("tables", {})}
-    assert tables == {"table_gpt_minima", "table7_generalization", "table6_wrn_minima"}
+    assert tables == {"table_gpt_minima", "table7_generalization", "table6_wrn_minima", "table8_resnet_minima",
+                      "dim1_table1a_w_inf"}
     for table in tables:
         assert (work / "figures/quick" / f"{table}.csv").stat().st_size > 0
         assert (work / "figures/quick" / f"{table}.md").read_text().startswith("# ")
