@@ -86,8 +86,7 @@ def key_path(path) -> str:
 
 def registry_problems(config: dict) -> list[str]:
     """What the schema cannot know: datasets, model names and arguments, figure and table kinds, embeddings."""
-    from . import models, tables
-    from .figures import KINDS
+    from . import models
 
     problems = []
     experiments = config["experiments"]
@@ -107,24 +106,27 @@ def registry_problems(config: dict) -> list[str]:
             problems += [f"{key}.model_args: {p}" for p in models.argument_problems(model, experiment.get("model_args", {}))]
         if "embed" in experiment:
             problems += embedding_problems(name, experiment, experiments)
-    for section in ("experiments", "toy"):
-        for name, entry in config.get(section, {}).items():
-            for figure, spec in entry["figures"].items():
-                if spec["kind"] not in KINDS:
-                    problems.append(f"config key {section}.{name}.figures.{figure}.kind: unknown kind "
-                                    f"{spec['kind']!r}; choose one of {sorted(KINDS)}")
-    for name, experiment in experiments.items():
-        for table, spec in experiment.get("tables", {}).items():
-            if spec["kind"] not in tables.KINDS:
-                problems.append(f"config key experiments.{name}.tables.{table}.kind: unknown kind "
-                                f"{spec['kind']!r}; choose one of {sorted(tables.KINDS)}")
-    for name, experiment in experiments.items():
-        for section in ("figures", "tables"):
-            for output, spec in experiment.get(section, {}).items():
-                problems += [f"config key experiments.{name}.{section}.{output}.models: {m!r} is not one of "
-                             f"experiments.{name}.models" for m in spec.get("models", []) if m not in experiment["models"]]
-    figures = {f for section in ("experiments", "toy") for e in config.get(section, {}).values() for f in e["figures"]}
-    for name, experiment in experiments.items():
+    return problems + output_problems(config)
+
+
+def output_problems(config: dict) -> list[str]:
+    """Figures and tables: their kinds, the models they show, and no name used by both."""
+    from . import tables
+    from .figures import KINDS
+
+    problems = []
+    sections = {"figures": KINDS, "tables": tables.KINDS}
+    for part in ("experiments", "toy"):
+        for name, entry in config.get(part, {}).items():
+            for section, kinds in sections.items():
+                for output, spec in entry.get(section, {}).items():
+                    key = f"config key {part}.{name}.{section}.{output}"
+                    if spec["kind"] not in kinds:
+                        problems.append(f"{key}.kind: unknown kind {spec['kind']!r}; choose one of {sorted(kinds)}")
+                    problems += [f"{key}.models: {m!r} is not one of {part}.{name}.models"
+                                 for m in spec.get("models", []) if m not in entry.get("models", [])]
+    figures = {f for part in ("experiments", "toy") for e in config.get(part, {}).values() for f in e["figures"]}
+    for name, experiment in config["experiments"].items():
         problems += [f"config key experiments.{name}.tables.{table}: a figure has this name too (both write {table}.csv)"
                      for table in experiment.get("tables", {}) if table in figures]
     return problems
