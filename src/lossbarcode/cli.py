@@ -92,21 +92,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--params", type=json.loads, default={}, help="JSON object of the experiment's parameters")
     p.add_argument("--out", required=True, help="result .json to write")
 
-    p = verbs.add_parser("figure", help="draw one figure from barcodes or toy results")
-    p.add_argument("--kind", required=True)
-    p.add_argument("--title", required=True)
-    p.add_argument("--scale", required=True, choices=["quick", "paper"])
-    p.add_argument("--runs", type=json.loads, required=True, help="JSON list of run records with a barcode path")
-    p.add_argument("--out", required=True, help="output path without suffix (.png, .pdf, .csv)")
-
-    p = verbs.add_parser("table", help="write one table (CSV and Markdown) from barcodes")
-    p.add_argument("--kind", required=True)
-    p.add_argument("--title", required=True)
-    p.add_argument("--scale", required=True, choices=["quick", "paper"])
-    p.add_argument("--runs", type=json.loads, required=True, help="JSON list of run records with a barcode path")
-    p.add_argument("--out", required=True, help="output path without suffix (.csv, .md)")
-    p.add_argument("--paper", type=_json_object("--paper", "model name -> the paper's value"), default={},
-                   help="JSON object: the paper's values by model name, shown beside ours")
+    for verb, help_, suffixes in (("figure", "draw one figure from barcodes or toy results", ".png, .pdf, .csv"),
+                                  ("table", "write one table (CSV and Markdown) from barcodes", ".csv, .md")):
+        p = verbs.add_parser(verb, help=help_)
+        p.add_argument("--kind", required=True)
+        p.add_argument("--title", required=True)
+        p.add_argument("--scale", required=True, choices=["quick", "paper"])
+        p.add_argument("--runs", type=json.loads, required=True, help="JSON list of run records with a barcode path")
+        p.add_argument("--out", required=True, help=f"output path without suffix ({suffixes})")
+        if verb == "table":
+            p.add_argument("--paper", type=_json_object("--paper", "model name -> the paper's value"), default={},
+                           help="JSON object: the paper's values by model name, shown beside ours")
 
     p = verbs.add_parser("serve", help="fork jobs from a process that has torch imported (the workflow starts it)")
     p.add_argument("--socket", required=True, help="the Unix socket to listen on")

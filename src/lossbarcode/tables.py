@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .figures.records import experiment_label
 from .io import atomic_write
 
 METRICS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
@@ -31,10 +32,6 @@ class TableKind:
     columns: tuple[str, ...]
     rows: Callable[[list[dict]], list[dict]]
     headers: dict[str, str]
-
-
-def _label(record: dict) -> str:
-    return record.get("experiment_label") or record["experiment"]
 
 
 def _minima(record: dict) -> list[dict]:
@@ -52,7 +49,7 @@ def index1_rows(records: list[dict]) -> list[dict]:
     rows = []
     for r in records:
         ours, paper = r["barcode"]["w_inf"]["euclidean"], r.get("paper")
-        rows.append({"experiment": _label(r), "dataset": r["dataset_title"], "model": r["model_label"],
+        rows.append({"experiment": experiment_label(r), "dataset": r["dataset_title"], "model": r["model_label"],
                      "triangles": len(r["barcode"].get("triangles", {})), "w_inf": ours,
                      "w_inf_linf": r["barcode"]["w_inf"]["linf"], "paper": math.nan if paper is None else paper,
                      "difference": math.nan if paper is None else ours - paper})
@@ -61,7 +58,7 @@ def index1_rows(records: list[dict]) -> list[dict]:
 
 def minima_rows(records: list[dict]) -> list[dict]:
     """One row per minimum: its losses and accuracies, and where its bar dies."""
-    return [{"experiment": _label(r), "dataset": r["dataset_title"], "model": r["model_label"], **m}
+    return [{"experiment": experiment_label(r), "dataset": r["dataset_title"], "model": r["model_label"], **m}
             for r in records for m in sorted(_minima(r), key=lambda m: int(m["minimum"]))]
 
 
@@ -71,7 +68,7 @@ def summary_rows(records: list[dict]) -> list[dict]:
     rows = []
     for r in records:
         minima = _minima(r)
-        row = {"experiment": _label(r), "dataset": r["dataset_title"], "model": r["model_label"], "minima": len(minima)}
+        row = {"experiment": experiment_label(r), "dataset": r["dataset_title"], "model": r["model_label"], "minima": len(minima)}
         for metric in METRICS:
             values = [m[metric] for m in minima if m[metric] is not None]
             row[f"{metric}_mean"] = statistics.fmean(values) if values else math.nan

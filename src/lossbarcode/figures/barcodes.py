@@ -16,29 +16,48 @@ COLUMNS = ("dataset", "model", "run", "minimum", "x", "birth", "death")
 SLOT = 0.7  # share of a model's unit slot that its bars spread over
 
 
+def bars(runs: list[dict], slot: int, share: float = SLOT) -> list[dict]:
+    """The bars of these runs' minima, lowest birth first, spread across ``share`` of unit slot
+    ``slot``: one dict per minimum with its run, name, x, birth, death and test accuracy (NaN if the
+    record has none)."""
+    out = []
+    for r in runs:
+        minima = r["barcode"]["minima"]
+        accuracies = minima.get("test_accuracy") or [None] * len(minima["names"])
+        out += [dict(run=r["run"], minimum=name, birth=birth, death=death,
+                     test_accuracy=math.nan if accuracy is None else accuracy)
+                for name, birth, death, accuracy in zip(minima["names"], minima["train_loss"], r["barcode"]["h0_graph_deaths"],
+                                                        accuracies, strict=True)]
+    out.sort(key=lambda bar: (bar["birth"], bar["death"]))
+    for k, bar in enumerate(out):
+        bar["x"] = slot + share * ((k + 0.5) / len(out) - 0.5)
+    return out
+
+
+def draw_bars(ax, rows: list[dict], colours: list) -> None:
+    """Each row's bar from its birth to its death, an arrow to the top of the axis where it never dies
+    (the global minimum, or one no curve links to a lower one), and a dot at every birth so that
+    zero-length bars stay visible; ``colours`` one per row."""
+    for row, colour in zip(rows, colours, strict=True):
+        if math.isinf(row["death"]):
+            ax.annotate(
+                "", xy=(row["x"], 1), xycoords=("data", "axes fraction"), xytext=(row["x"], row["birth"]),
+                textcoords="data", arrowprops=dict(arrowstyle="-|>", color=colour, lw=1.8, shrinkA=0, shrinkB=0),
+            )
+        else:
+            ax.vlines(row["x"], row["birth"], row["death"], color=colour, lw=1.8)
+    ax.scatter([r["x"] for r in rows], [r["birth"] for r in rows], s=10, zorder=3, color=colours)
+    ax.set_ylim(*limits([r["birth"] for r in rows] + [r["death"] for r in rows], pad=0.1))
+
+
 def rows(runs: list[dict]) -> list[dict]:
     """One row per bar; x spreads a model's bars, lowest minimum first, across its slot."""
     out = []
     for dataset in datasets(runs):
         mine = [r for r in runs if r["dataset"] == dataset]
         for slot, model in enumerate(models(mine)):
-            bars = sorted(
-                (
-                    (birth, death, r["run"], name)
-                    for r in mine
-                    if r["model"] == model
-                    for name, birth, death in zip(
-                        r["barcode"]["minima"]["names"],
-                        r["barcode"]["minima"]["train_loss"],
-                        r["barcode"]["h0_graph_deaths"],
-                        strict=True,
-                    )
-                ),
-                key=lambda bar: bar[:2],
-            )
-            for k, (birth, death, run, name) in enumerate(bars):
-                x = slot + SLOT * ((k + 0.5) / len(bars) - 0.5)
-                out.append(dict(dataset=dataset, model=model, run=run, minimum=name, x=x, birth=birth, death=death))
+            out += [dict(dataset=dataset, model=model, **{k: bar[k] for k in COLUMNS[2:]})
+                    for bar in bars([r for r in mine if r["model"] == model], slot)]
     return out
 
 
@@ -51,22 +70,8 @@ def figure(runs: list[dict], *, scale: str, title: str) -> Figure:
     colours = model_colours(models(runs))
     fig, axes = panels(len(datasets(runs)), models=len(models(runs)))
     for ax, (dataset, dataset_title) in zip(axes, datasets(runs).items(), strict=True):
-        bars = [row for row in table if row["dataset"] == dataset]
-        for row in bars:
-            colour = colours[row["model"]]
-            if math.isinf(row["death"]):
-                # The global minimum (or one no curve links to a lower one) never dies: an arrow to the top of the
-                # axis, whatever its range.
-                ax.annotate(
-                    "", xy=(row["x"], 1), xycoords=("data", "axes fraction"), xytext=(row["x"], row["birth"]),
-                    textcoords="data", arrowprops=dict(arrowstyle="-|>", color=colour, lw=1.8, shrinkA=0, shrinkB=0),
-                )
-            else:
-                ax.vlines(row["x"], row["birth"], row["death"], color=colour, lw=1.8)
-        # A dot at every birth, so zero-length bars stay visible.
-        ax.scatter([r["x"] for r in bars], [r["birth"] for r in bars], s=10, zorder=3,
-                   color=[colours[r["model"]] for r in bars])
-        ax.set_ylim(*limits([r["birth"] for r in bars] + [r["death"] for r in bars], pad=0.1))
+        mine = [row for row in table if row["dataset"] == dataset]
+        draw_bars(ax, mine, [colours[row["model"]] for row in mine])
         model_axis(ax, models([r for r in runs if r["dataset"] == dataset]).values())
         ax.set(title=dataset_title, ylabel=LOSS)
 

@@ -9,24 +9,15 @@ import math
 from statistics import fmean
 from typing import TYPE_CHECKING
 
-from .records import checked, datasets, limits
-from .style import LOSS, grid, headline, legend_below, model_axis, styled
+from .barcodes import bars, draw_bars
+from .records import checked, datasets, experiment_label, experiments, limits
+from .style import LOSS, grid, group_colours, headline, legend_below, model_axis, styled
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 COLUMNS = ("dataset", "experiment", "run", "minimum", "x", "birth", "death", "test_accuracy")
 SLOT = 0.8  # share of an experiment's unit slot that its bars spread over
-
-
-def label(run: dict) -> str:
-    """How figures name a run's experiment: its label, else its id."""
-    return run.get("experiment_label") or run["experiment"]
-
-
-def experiments(runs: list[dict]) -> list[str]:
-    """Experiment labels in the order the runs first name them."""
-    return list(dict.fromkeys(label(r) for r in runs))
 
 
 def rows(runs: list[dict]) -> list[dict]:
@@ -36,59 +27,28 @@ def rows(runs: list[dict]) -> list[dict]:
     for dataset in datasets(runs):
         mine = [r for r in runs if r["dataset"] == dataset]
         for slot, experiment in enumerate(experiments(mine)):
-            bars = sorted(
-                (
-                    (birth, death, r["run"], name, math.nan if accuracy is None else accuracy)
-                    for r in mine
-                    if label(r) == experiment
-                    for name, birth, death, accuracy in zip(
-                        r["barcode"]["minima"]["names"],
-                        r["barcode"]["minima"]["train_loss"],
-                        r["barcode"]["h0_graph_deaths"],
-                        r["barcode"]["minima"].get("test_accuracy") or [None] * len(r["barcode"]["minima"]["names"]),
-                        strict=True,
-                    )
-                ),
-                key=lambda bar: bar[:2],
-            )
-            for k, (birth, death, run, name, accuracy) in enumerate(bars):
-                x = slot + SLOT * ((k + 0.5) / len(bars) - 0.5)
-                out.append(dict(dataset=dataset, experiment=experiment, run=run, minimum=name, x=x, birth=birth,
-                                death=death, test_accuracy=accuracy))
+            out += [dict(dataset=dataset, experiment=experiment, **{k: bar[k] for k in COLUMNS[2:]})
+                    for bar in bars([r for r in mine if experiment_label(r) == experiment], slot, SLOT)]
     return out
 
 
 @styled
 def figure(runs: list[dict], *, scale: str, title: str) -> Figure:
-    import seaborn as sns
     from matplotlib.lines import Line2D
 
     runs = checked(runs)
     table = rows(runs)
     names = experiments(runs)
-    colours = dict(zip(names, sns.color_palette("colorblind", len(names)), strict=True))
+    colours = group_colours(names)
     # Per dataset a column: the barcodes on top, the test accuracies in a strip under them, sharing x.
     fig, (tops, strips) = grid(2, len(datasets(runs)), models=2 * len(names), height=6.4, height_ratios=[2.6, 1])
     for ax, strip, (dataset, dataset_title) in zip(tops, strips, datasets(runs).items(), strict=True):
-        bars = [row for row in table if row["dataset"] == dataset]
-        for row in bars:
-            colour = colours[row["experiment"]]
-            if math.isinf(row["death"]):
-                # A minimum that never dies: an arrow to the top of the axis, whatever its range.
-                ax.annotate(
-                    "", xy=(row["x"], 1), xycoords=("data", "axes fraction"), xytext=(row["x"], row["birth"]),
-                    textcoords="data", arrowprops=dict(arrowstyle="-|>", color=colour, lw=1.8, shrinkA=0, shrinkB=0),
-                )
-            else:
-                ax.vlines(row["x"], row["birth"], row["death"], color=colour, lw=1.8)
-        # A dot at every birth, so zero-length bars stay visible.
-        ax.scatter([r["x"] for r in bars], [r["birth"] for r in bars], s=10, zorder=3,
-                   color=[colours[r["experiment"]] for r in bars])
-        ax.set_ylim(*limits([r["birth"] for r in bars] + [r["death"] for r in bars], pad=0.1))
+        mine = [row for row in table if row["dataset"] == dataset]
+        draw_bars(ax, mine, [colours[row["experiment"]] for row in mine])
         ax.set(title=dataset_title, ylabel=LOSS)
 
         held_out = next(r.get("held_out") or "test" for r in runs if r["dataset"] == dataset)
-        scored = [r for r in bars if math.isfinite(r["test_accuracy"])]
+        scored = [r for r in mine if math.isfinite(r["test_accuracy"])]
         for experiment in experiments([r for r in runs if r["dataset"] == dataset]):
             points = [r for r in scored if r["experiment"] == experiment]
             if not points:

@@ -17,6 +17,16 @@ def checked(runs: list[dict]) -> list[dict]:
     return runs
 
 
+def experiment_label(run: dict) -> str:
+    """How figures and tables name a run's experiment: its label, else its name."""
+    return run.get("experiment_label") or run["experiment"]
+
+
+def experiments(runs: list[dict]) -> list[str]:
+    """Experiment labels in the order the runs first name them."""
+    return list(dict.fromkeys(experiment_label(r) for r in runs))
+
+
 def datasets(runs: list[dict]) -> dict[str, str]:
     """dataset -> title, in the order the runs first name them (the caller decides)."""
     return {r["dataset"]: r["dataset_title"] for r in runs}

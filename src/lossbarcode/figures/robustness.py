@@ -10,8 +10,8 @@ import math
 from statistics import fmean, stdev
 from typing import TYPE_CHECKING
 
-from .records import checked, datasets, limits
-from .style import headline, legend_below, panels, styled
+from .records import checked, datasets, experiment_label, experiments, limits
+from .style import group_colours, headline, legend_below, panels, styled
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -23,16 +23,6 @@ SPREAD = 0.5  # share of a rank's (or a dataset's) unit slot that the variants s
 BESIDE = -0.05  # where a variant's single repetitions sit, next to their mean
 DEATHS = "saddle: finite H0 death (train loss, nats)"
 SCORE = "TO-score (bottleneck distance, Euclidean, nats)"
-
-
-def label(run: dict) -> str:
-    """How figures name a run's experiment (here: the variant): its label, else its id."""
-    return run.get("experiment_label") or run["experiment"]
-
-
-def variants(runs: list[dict]) -> list[str]:
-    """Variant (experiment) labels in the order the runs first name them."""
-    return list(dict.fromkeys(label(r) for r in runs))
 
 
 def _two_sided(t: float, df: int) -> float:
@@ -83,7 +73,7 @@ def _repetitions(runs: list[dict]) -> list[dict]:
     seen = [r.get("repetition", 0) for r in ordered]
     if len(set(seen)) != len(seen):
         r = ordered[0]
-        raise ValueError(f"dataset {r['dataset']!r}, experiment {label(r)!r}: repetitions {seen} repeat; "
+        raise ValueError(f"dataset {r['dataset']!r}, experiment {experiment_label(r)!r}: repetitions {seen} repeat; "
                          "one record per repetition expected")
     return ordered
 
@@ -100,11 +90,11 @@ def rows(runs: list[dict]) -> list[dict]:
     single repetition's row has repetitions 1, its value as mean and NaN bounds. x is where it is drawn:
     the rank (deaths) or the dataset's place (TO-scores), plus the variant's offset (single repetitions
     a little to the left of their mean)."""
-    names = variants(runs)
+    names = experiments(runs)  # the variants
     out = []
     for slot, dataset in enumerate(datasets(runs)):
         for i, variant in enumerate(names):
-            group = _repetitions([r for r in runs if r["dataset"] == dataset and label(r) == variant])
+            group = _repetitions([r for r in runs if r["dataset"] == dataset and experiment_label(r) == variant])
             if not group:
                 continue
             base = dict(dataset=dataset, experiment=variant)
@@ -150,14 +140,13 @@ def _draw(ax, points: list[dict], colour, marker: str, top: float, *, full: int)
 
 @styled
 def figure(runs: list[dict], *, scale: str, title: str) -> Figure:
-    import seaborn as sns
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
 
     runs = checked(runs)
     table = rows(runs)
-    names = variants(runs)
-    colours = dict(zip(names, sns.color_palette("colorblind", len(names)), strict=True))
+    names = experiments(runs)  # the variants
+    colours = group_colours(names)
     markers = dict(zip(names, "osD^vPX*" * len(names)))
     fig, axes = panels(len(datasets(runs)) + 1, height=4.8)
 

@@ -97,11 +97,12 @@ def model_colours(models: Iterable[str]) -> dict[str, tuple]:
     return {m: ramp(0.85 * i / max(len(models) - 1, 1)) for i, m in enumerate(models)}
 
 
-def dataset_colours(datasets: Iterable[str]) -> dict[str, tuple]:
+def group_colours(groups: Iterable[str]) -> dict[str, tuple]:
+    """Unordered groups (datasets, experiments, variants): a colour-blind-safe categorical palette."""
     import seaborn as sns
 
-    datasets = list(datasets)
-    return dict(zip(datasets, sns.color_palette("colorblind", len(datasets)), strict=True))
+    groups = list(groups)
+    return dict(zip(groups, sns.color_palette("colorblind", len(groups)), strict=True))
 
 
 def model_axis(ax: Axes, labels: Iterable[str]) -> None:

@@ -8,7 +8,7 @@ from statistics import fmean
 from typing import TYPE_CHECKING
 
 from .records import checked, datasets, limits, models
-from .style import dataset_colours, headline, legend_below, model_axis, panels, styled
+from .style import group_colours, headline, legend_below, model_axis, panels, styled
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -38,7 +38,7 @@ def figure(runs: list[dict], *, scale: str, title: str) -> Figure:
     # 0 is the ideal score, so the axis starts there; an infinite score (minima never connected) sits
     # on the top edge as a triangle.
     top = limits([0.0] + [row[key] for row in table for key, *_ in RULES], pad=0.08)[1]
-    colours = dataset_colours(datasets(runs))
+    colours = group_colours(datasets(runs))
     for dataset, dataset_title in datasets(runs).items():
         mine = [row for row in table if row["dataset"] == dataset]
         xs = sorted({row["x"] for row in mine})

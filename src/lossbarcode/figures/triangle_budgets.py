@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .records import checked, datasets, models
+from .records import checked, datasets, experiment_label, models
 from .style import LOSS, grid, headline, styled
 from .triangle_surface import colour_bar, draw, markers, needs_grids, samples, value_range, wrap
 
@@ -21,15 +21,11 @@ COLUMNS = ("dataset", "experiment", "model", "run", "triangle", "point", "b0", "
 ACCURACY = "train accuracy (%)"
 
 
-def label(run: dict) -> str:
-    return run.get("experiment_label") or run.get("experiment") or run["run"]
-
-
 def record_rows(run: dict) -> list[dict]:
     """The samples of one record's triangle (the first by name)."""
     grids = needs_grids(run, "triangle_budgets")
     name = min(grids)
-    return samples(run, name, grids[name], accuracy=True, experiment=label(run))
+    return samples(run, name, grids[name], accuracy=True, experiment=experiment_label(run))
 
 
 def rows(runs: list[dict]) -> list[dict]:
@@ -55,7 +51,7 @@ def figure(runs: list[dict], *, scale: str, title: str) -> Figure:
                       corners=corners)
         colour_bar(fig, top, filled, LOSS, "no finite loss measured")
         extra = [t for t, on in ((r["model_label"], several_models), (r["dataset_title"], several_datasets)) if on]
-        top.set_title(wrap(label(r), *extra, width=30), fontsize="medium")
+        top.set_title(wrap(experiment_label(r), *extra, width=30), fontsize="medium")
         filled = draw(bottom, points, "train_accuracy", cmap=accuracy_map, scale=100.0,
                       span=value_range(points, "train_accuracy", 100.0), corners=corners)
         colour_bar(fig, bottom, filled, ACCURACY, "no accuracy recorded\n(a triangle file from\nbefore it was kept)")
