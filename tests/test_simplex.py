@@ -283,7 +283,7 @@ def test_grid_metrics_adds_the_accuracy_and_leaves_the_losses_as_grid_measures_t
     np.testing.assert_allclose(losses, measured["loss"].double().numpy(), rtol=1e-4)
 
 
-def test_grid_metrics_on_a_function_has_no_accuracy_and_ties_are_measured_again():
+def test_grid_metrics_on_a_function_has_no_accuracy_and_equal_losses_keep_their_own_accuracies():
     landscape = FunctionLandscape(lambda p: torch.sin(3 * p).sum(-1), dim=4)
     tri = triangle()
     points, losses, accuracy = tri.grid_metrics(6, landscape, profile_points=11, refine=1)

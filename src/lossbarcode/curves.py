@@ -70,8 +70,10 @@ class Curve(nn.Module):
 
     @torch.no_grad()
     def profile(self, n: int = 61, landscape: Landscape | None = None, refine: int = 3, *,
-                candidates: int = 3, per_segment: int = 2) -> tuple[np.ndarray, np.ndarray]:
-        """Measured loss along the curve: ``(t, loss)``, sorted by t, each t once.
+                candidates: int = 3, per_segment: int = 2, accuracy: bool = False) -> tuple[np.ndarray, ...]:
+        """Measured loss along the curve: ``(t, loss)``, sorted by t, each t once; with ``accuracy``
+        (a network landscape, which has ``metrics``) also the training accuracy at each t, from the
+        same passes: ``(t, loss, accuracy)``, the losses unchanged (``evaluate`` is ``metrics``' loss).
 
         Its maximum stands for the highest loss the curve passes through, so it must not miss a
         ridge: ``samples(n, per_segment)`` spaces the values of t by length in parameter space (no
@@ -91,21 +93,24 @@ class Curve(nn.Module):
         if n < 2:
             raise ValueError(f"a profile needs at least 2 points, got n={n}")
         t = self.samples(n, per_segment).numpy()
-        loss = self._losses(landscape, torch.from_numpy(t)).numpy()
+        measured = self._measure(landscape, t, accuracy)  # [len(t), 1 or 2]: loss (and accuracy)
         for _ in range(refine):
-            new = _zoom_points(t, loss, candidates)
+            new = _zoom_points(t, measured[:, 0], candidates)
             if len(new) == 0:
                 break
             t = np.concatenate([t, new])
-            loss = np.concatenate([loss, self._losses(landscape, torch.from_numpy(new)).numpy()])
+            measured = np.concatenate([measured, self._measure(landscape, new, accuracy)])
             order = np.argsort(t, kind="stable")
-            t, loss = t[order], loss[order]
+            t, measured = t[order], measured[order]
         t_unique, first = np.unique(t, return_index=True)
-        return t_unique, loss[first]
+        return (t_unique, *measured[first].T)
 
-    def _losses(self, landscape: Landscape, ts: Tensor) -> Tensor:
-        w = self.weights(ts)
-        return landscape.evaluate(w).detach().double().cpu()
+    def _measure(self, landscape: Landscape, ts: np.ndarray, accuracy: bool) -> np.ndarray:
+        w = self.weights(torch.from_numpy(ts))
+        if not accuracy:
+            return landscape.evaluate(w).detach().double().cpu().numpy()[:, None]
+        measured = landscape.metrics(w, "train")
+        return torch.stack([measured["loss"].double(), measured["accuracy"].double()], -1).detach().cpu().numpy()
 
 
 def _zoom_points(t: np.ndarray, loss: np.ndarray, candidates: int) -> np.ndarray:

@@ -152,16 +152,14 @@ class Triangle(nn.Module):
         accuracy = accuracy and hasattr(landscape, "metrics")
         sides, ps, rs, losses, accuracies = [], [], [], [], []
         for s, curve in enumerate(self.sides):
-            seen = _Recorder(landscape) if accuracy else landscape
-            t, loss = (torch.from_numpy(a) for a in curve.profile(profile_points, landscape=seen, refine=refine))
+            t, loss, *hits = (torch.from_numpy(a) for a in curve.profile(profile_points, landscape=landscape,
+                                                                         refine=refine, accuracy=accuracy))
             keep = t != self._vertex_position(s, _VERTEX_LEFT_TO_ANOTHER_SIDE[s])
             sides.append(torch.full((int(keep.sum()),), s))
             ps.append(t[keep])
             rs.append(torch.ones(int(keep.sum()), dtype=torch.float64))
             losses.append(loss[keep])
-            if accuracy:
-                kept = t[keep]
-                accuracies.append(seen.accuracy(loss[keep], lambda i, curve=curve, kept=kept: curve.weights(kept[i])))
+            accuracies += [h[keep] for h in hits]
         side, p, r = self._rings(n)
         sides.append(side)
         ps.append(p)
@@ -261,37 +259,6 @@ class Triangle(nn.Module):
         if landscape is None:
             raise ValueError("this triangle has no landscape attached; pass landscape=")
         return landscape
-
-
-class _Recorder:
-    """``landscape`` as ``Curve.profile`` sees it, measuring through ``metrics(w, "train")``: ``evaluate``
-    returns that loss (a network landscape's ``evaluate`` is exactly ``metrics``' training loss) and
-    keeps every point's accuracy under its loss value, so the points the profile keeps get their
-    accuracy from the pass that measured them.
-    """
-
-    def __init__(self, landscape: Landscape):
-        self.landscape = landscape
-        self.seen: dict[bytes, set[float]] = {}
-
-    def evaluate(self, theta: Tensor) -> Tensor:
-        measured = self.landscape.metrics(theta, "train")
-        loss = measured["loss"]
-        for value, hit in zip(loss.detach().double().cpu().numpy(), measured["accuracy"].double().cpu().tolist()):
-            self.seen.setdefault(value.tobytes(), set()).add(hit)
-        return loss
-
-    def accuracy(self, losses: Tensor, weights) -> Tensor:
-        """The accuracy of the points the profile kept, given their ``losses`` (float64, as the profile
-        returns them). Where one loss value was measured at points of different accuracy (an exact
-        float tie, rare on a network), the value cannot tell them apart: those points are measured
-        again at ``weights(where)``, one more evaluation each."""
-        found = [self.seen.get(value.tobytes(), set()) for value in losses.numpy()]
-        out = torch.tensor([next(iter(s)) if len(s) == 1 else math.nan for s in found], dtype=torch.float64)
-        again = torch.nonzero(torch.tensor([len(s) != 1 for s in found]))[:, 0]
-        if len(again):
-            out[again] = self.landscape.metrics(weights(again), "train")["accuracy"].detach().double().cpu()
-        return out
 
 
 def triangle_state(triangle: Triangle) -> dict:
