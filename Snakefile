@@ -37,6 +37,7 @@ include: "rules/triangles.smk"
 include: "rules/barcodes.smk"
 include: "rules/toy.smk"
 include: "rules/figures.smk"
+include: "rules/claims.smk"
 
 
 onstart:

@@ -189,11 +189,22 @@ def table_inputs(wildcards):
     return [r["barcode"] for r in figure_runs(wildcards.table, "tables")]
 
 
+def claim_specs():
+    """Every configured claim, in the order the config first lists it: its spec, name and run records."""
+    return [{**output_spec(name, "claims"), "name": name, "runs": figure_runs(name, "claims")}
+            for name in dict.fromkeys(c for entry in [*EXPERIMENTS.values(), *TOY.values()] for c in outputs(entry, "claims"))]
+
+
+def claim_inputs(wildcards):
+    return sorted({r.get("barcode") or r["result"] for claim in claim_specs() for r in claim["runs"]})
+
+
 def all_targets():
     barcodes = [f"{RESULTS}/{e}/{r}/barcode.json" for e in EXPERIMENTS for r in runs(e)]
     figures = [f"{FIGURES}/{f}.png" for f in all_outputs("figures")]
     tables = [f"{FIGURES}/{t}.md" for t in all_outputs("tables")]
-    return barcodes + figures + tables
+    claims = [f"{FIGURES}/claims.md"] if all_outputs("claims") else []
+    return barcodes + figures + tables + claims
 
 
 wildcard_constraints:

@@ -221,6 +221,12 @@ def test_lint_is_clean_but_for_the_settings_kept_out_of_params():
          r"config key experiments\.cnn_cifar10\.figures\.fig4_cnn_barcodes\.models: 'cnn-9-9' is not one of"),
         (lambda c: c["experiments"]["gpt_text"]["tables"]["table_gpt_minima"].update(kind="pie"),
          r"config key experiments\.gpt_text\.tables\.table_gpt_minima\.kind: unknown kind 'pie'; choose one of"),
+        (lambda c: c["experiments"]["li_resnets"]["claims"]["s6_shortcuts_lower_bars"]["pairs"].append(["resnet-8", "vgg-8"]),
+         r"config key experiments\.li_resnets\.claims\.s6_shortcuts_lower_bars: 'vgg-8' is neither an experiment nor a model"),
+        (lambda c: c["experiments"]["fcn_depth"]["claims"]["s4_1_bars_fall_with_depth"].update(expect="down"),
+         r"config key experiments\.fcn_depth\.claims\.s4_1_bars_fall_with_depth\.expect: 'down' is not one of \['falls', 'rises'\]"),
+        (lambda c: c["experiments"]["gpt_text"]["claims"]["s7_two_quality_levels"].update(kind="vibes"),
+         r"config key experiments\.gpt_text\.claims\.s7_two_quality_levels\.kind: unknown kind 'vibes'"),
     ],
 )
 def test_bad_configs_fail_before_any_job_naming_the_key(tmp_path, edit, message):

@@ -110,12 +110,14 @@ def registry_problems(config: dict) -> list[str]:
 
 
 def output_problems(config: dict) -> list[str]:
-    """Figures and tables: their kinds, the models they show, and no name used by both."""
-    from . import tables
+    """Figures, tables and claims: their kinds, the models they show, a claim's options and the runs it
+    names, and no name used by a figure and a table."""
+    from . import claims, tables
     from .figures import KINDS
 
     problems = []
-    sections = {"figures": KINDS, "tables": tables.KINDS}
+    sections = {"figures": KINDS, "tables": tables.KINDS, "claims": claims.KINDS}
+    named: dict[str, set[str]] = {}  # claim -> the experiments and models that feed it
     for part in ("experiments", "toy"):
         for name, entry in config.get(part, {}).items():
             for section, kinds in sections.items():
@@ -123,8 +125,17 @@ def output_problems(config: dict) -> list[str]:
                     key = f"config key {part}.{name}.{section}.{output}"
                     if spec["kind"] not in kinds:
                         problems.append(f"{key}.kind: unknown kind {spec['kind']!r}; choose one of {sorted(kinds)}")
+                    elif section == "claims":
+                        problems += claims.option_problems(key, spec)
                     problems += [f"{key}.models: {m!r} is not one of {part}.{name}.models"
                                  for m in spec.get("models", []) if m not in entry.get("models", [])]
+            for claim in entry.get("claims", {}):
+                named.setdefault(claim, set()).update([name, *entry.get("models", [])])
+    for part in ("experiments", "toy"):
+        for name, entry in config.get(part, {}).items():
+            for claim, spec in entry.get("claims", {}).items():
+                problems += [f"config key {part}.{name}.claims.{claim}: {s!r} is neither an experiment nor a model "
+                             "of the experiments listing this claim" for s in claims.selectors(spec) if s not in named[claim]]
     figures = {f for part in ("experiments", "toy") for e in config.get(part, {}).values() for f in e["figures"]}
     for name, experiment in config["experiments"].items():
         problems += [f"config key experiments.{name}.tables.{table}: a figure has this name too (both write {table}.csv)"

@@ -360,3 +360,18 @@ def table(kind: str, title: str, scale: str, runs: list[dict], out: str, paper: 
 
     paths = tables.render(kind, _records(runs), scale=scale, title=title, out=out, paper=paper)
     log.info("table %s: %s", kind, ", ".join(map(str, paths)))
+
+
+def claims(claims: list[dict], scale: str, out: str) -> None:
+    """Checks the papers' findings (``claims``: each a configured claim with its ``name`` and ``runs``)
+    and writes out.csv and out.md, one row per claim."""
+    from . import claims as checked
+
+    cache: dict[str, dict] = {}
+
+    def records(runs: list[dict]) -> list[dict]:
+        # Claims share runs: each barcode is read once.
+        return [cache.setdefault(json.dumps(run, sort_keys=True), _records([run])[0]) for run in runs]
+
+    paths = checked.render(claims, records, scale=scale, out=out)
+    log.info("claims: %s", ", ".join(map(str, paths)))

@@ -1,0 +1,373 @@
+"""The papers' findings, checked on the workflow's results: one row per claim, with the statistic that
+decides it, our value and the verdict.
+
+A claim is configured like a figure: each experiment (or analytic experiment) that feeds it lists it
+under ``claims``, with what the paper says (``item``: where, ``statement``, ``paper_value`` where the
+paper gives a number) and its ``kind``, whose options say what to compare. A kind is one ``KINDS``
+entry: ``check(records, spec) -> Outcome``, its options and their defaults. Records are run records
+as figures and tables read them (``lossbarcode.jobs``). The verdict is "holds", "does not hold", or
+"not computed yet" where the records cannot decide it (too few runs, no finite bar). Imports no torch
+and no matplotlib.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import fmean
+
+from . import models
+from .figures.records import experiment_label
+from .figures.robustness import interval
+from .io import atomic_write
+
+HOLDS, FAILS, PENDING = "holds", "does not hold", "not computed yet"
+COLUMNS = ("claim", "item", "statement", "paper", "ours", "statistic", "verdict", "scale", "data")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ours: str        # our values, as the table shows them
+    statistic: str   # what was computed, and the rule that decides the verdict
+    verdict: str
+
+
+# ----- what is measured on one run -------------------------------------------------------------------------------
+
+def _mean(values: list[float]) -> float:
+    return fmean(values) if values else math.nan
+
+
+def finite_deaths(record: dict) -> list[float]:
+    """The saddles: deaths of the run's H0 bars that end (the global minimum's never does)."""
+    return [d for d in record["barcode"]["h0_graph_deaths"] if math.isfinite(d)]
+
+
+def penalties(record: dict) -> dict[str, float]:
+    """minimum name -> the length of its finite H0 bar (death - birth, its penalty)."""
+    minima = record["barcode"]["minima"]
+    return {name: death - loss for name, loss, death
+            in zip(minima["names"], minima["train_loss"], record["barcode"]["h0_graph_deaths"], strict=True)
+            if math.isfinite(death)}
+
+
+@dataclass(frozen=True)
+class Measure:
+    description: str
+    of: Callable[[dict], float]
+
+
+MEASURES = {
+    "mean_bar": Measure("mean length of the finite H0 bars (death − birth, nats)",
+                        lambda r: _mean(list(penalties(r).values()))),
+    "mean_saddle": Measure("mean saddle, the finite H0 deaths (train loss, nats)", lambda r: _mean(finite_deaths(r))),
+    "mean_minimum": Measure("mean train loss of the minima (nats)", lambda r: _mean(r["barcode"]["minima"]["train_loss"])),
+    "to_score": Measure("TO-score (Euclidean)", lambda r: r["barcode"]["to_score"]["euclidean"]),
+    "w_inf": Measure("W∞ of the index-1 barcode (Euclidean)", lambda r: r["barcode"]["w_inf"]["euclidean"]),
+    "test_accuracy": Measure("mean held-out accuracy of the minima",
+                             lambda r: _mean([a for a in r["barcode"]["minima"]["test_accuracy"] if a is not None])),
+}
+
+
+def _value(x: float) -> str:
+    return "∞" if math.isinf(x) else "—" if math.isnan(x) else f"{x:.3g}"
+
+
+def _label(record: dict) -> str:
+    return f"{record['model_label']}, {record['dataset_title']}"
+
+
+def _selected(records: list[dict], selector: str) -> list[dict]:
+    """Runs named by a model or an experiment name."""
+    return [r for r in records if selector in (r["model"], r["experiment"])]
+
+
+def _verdict(decided: list[bool]) -> str:
+    return PENDING if not decided else HOLDS if all(decided) else FAILS
+
+
+# ----- the kinds -------------------------------------------------------------------------------------------------
+
+def _ranks(values: list[float]) -> list[float]:
+    """Ranks from 1, ties sharing their mean rank."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in order[i:j + 1]:
+            ranks[k] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def spearman(x: list[float], y: list[float]) -> float:
+    """Spearman's rank correlation (Pearson's on the ranks, ties averaged); NaN where either is constant."""
+    rx, ry = _ranks(x), _ranks(y)
+    mx, my = fmean(rx), fmean(ry)
+    sxy = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
+    sxx, syy = sum((a - mx) ** 2 for a in rx), sum((b - my) ** 2 for b in ry)
+    return sxy / math.sqrt(sxx * syy) if sxx and syy else math.nan
+
+
+def _attribute(record: dict, name: str) -> float:
+    """A model's shape parameter (``depth``, ``width``, ``k``...) or its parameter count."""
+    if name == "parameters":
+        return record["parameters"]
+    shape = models.parse(record["model"])[1]
+    if name not in shape:
+        raise ValueError(f"model {record['model']!r} has no {name!r} in its name (it has: {', '.join(shape) or 'none'})")
+    return shape[name]
+
+
+def trend(records: list[dict], spec: dict) -> Outcome:
+    """The measure falls (or rises) with a model attribute: Spearman's ρ per dataset and per group of
+    models sharing the ``within`` attributes; holds if every ρ has the expected sign."""
+    measure, by, within = MEASURES[spec["measure"]], spec["by"], spec["within"]
+    groups: dict[tuple, list[dict]] = {}
+    for r in records:
+        if not math.isnan(measure.of(r)):
+            groups.setdefault((r["dataset_title"], *(_attribute(r, w) for w in within)), []).append(r)
+    sign = -1 if spec["expect"] == "falls" else 1
+    shown, decided = [], []
+    for key, runs in groups.items():
+        if len({_attribute(r, by) for r in runs}) < 2:
+            continue
+        rho = spearman([_attribute(r, by) for r in runs], [measure.of(r) for r in runs])
+        decided.append(rho * sign > 0)
+        where = ", ".join([key[0], *(f"{w} {v}" for w, v in zip(within, key[1:], strict=True))])
+        shown.append(f"ρ = {rho:+.2f} ({where}; {len(runs)} networks)")
+    per = " and ".join(["dataset", *within])
+    return Outcome("; ".join(shown) or "fewer than two networks to compare",
+                   f"Spearman ρ of {by} against the {measure.description}, per {per}; "
+                   f"holds if every ρ is {'negative' if sign < 0 else 'positive'}", _verdict(decided))
+
+
+def compare(records: list[dict], spec: dict) -> Outcome:
+    """Pairs of networks (or experiments) on the same data: the first's measure is lower (or higher)
+    than the second's in every pair."""
+    measure, lower = MEASURES[spec["measure"]], spec["expect"] == "lower"
+    shown, decided = [], []
+    for first, second in spec["pairs"]:
+        a_runs, b_runs = _selected(records, first), _selected(records, second)
+        for a in a_runs:
+            matched = [b for b in b_runs if b["dataset"] == a["dataset"]]
+            if len(matched) != 1 or len([x for x in a_runs if x["dataset"] == a["dataset"]]) != 1:
+                raise ValueError(f"claim pair {first!r}, {second!r}: expected one run of each on {a['dataset']!r}, "
+                                 f"found {len(matched)}; name models or experiments that pick one run each")
+            (b,) = matched
+            va, vb = measure.of(a), measure.of(b)
+            if math.isnan(va) or math.isnan(vb):
+                continue
+            decided.append(va < vb if lower else va > vb)
+            shown.append(f"{a['model_label'] if first == a['model'] else experiment_label(a)} {_value(va)} vs "
+                         f"{b['model_label'] if second == b['model'] else experiment_label(b)} {_value(vb)} "
+                         f"({a['dataset_title']})")
+    return Outcome("; ".join(shown) or "no pair with both values",
+                   f"{measure.description} of the first of each pair against the second, on the same data; "
+                   f"holds if it is {'lower' if lower else 'higher'} in every pair ({sum(decided)} of {len(decided)})",
+                   _verdict(decided))
+
+
+def separated(records: list[dict], spec: dict) -> Outcome:
+    """Every saddle of one group of runs lies below every saddle of the other, per dataset."""
+    shown, decided = [], []
+    for dataset in dict.fromkeys(r["dataset_title"] for r in records):
+        mine = [r for r in records if r["dataset_title"] == dataset]
+        below = [d for s in spec["below"] for r in _selected(mine, s) for d in finite_deaths(r)]
+        above = [d for s in spec["above"] for r in _selected(mine, s) for d in finite_deaths(r)]
+        if not below or not above:
+            continue
+        decided.append(max(below) < min(above))
+        names = {side: " + ".join(dict.fromkeys(experiment_label(r) for s in spec[side] for r in _selected(mine, s)))
+                 for side in ("below", "above")}
+        shown.append(f"highest of {names['below']}: {_value(max(below))}, lowest of {names['above']}: "
+                     f"{_value(min(above))} ({dataset}; {len(below)} and {len(above)} saddles)")
+    return Outcome("; ".join(shown) or "no saddles on both sides",
+                   "the highest saddle (finite H0 death, train loss) of the first group against the lowest of the "
+                   "second, per dataset; holds if it is lower on every dataset", _verdict(decided))
+
+
+def embedding(records: list[dict], spec: dict) -> Outcome:
+    """Theorem 2: a minimum embedded into a larger network has a penalty no greater than in the smaller."""
+    shown, decided = [], []
+    for r in records:
+        if not r.get("source_model"):
+            continue
+        source = next((s for s in records if s["model"] == r["source_model"] and s["dataset"] == r["dataset"]
+                       and s["experiment"] == r["source_experiment"]), None)
+        if source is None:
+            raise ValueError(f"claim on embedding: the run of {r['source_model']!r} that {r['run']!r} embeds "
+                             "is not among its runs; list the claim in the source experiment too")
+        small, embedded = penalties(source), penalties(r)
+        common = sorted(small.keys() & embedded.keys(), key=int)
+        lower = [embedded[m] <= small[m] + spec["tolerance"] for m in common]
+        decided += lower
+        if common:
+            shown.append(f"{source['model_label']} → {r['model_label']} ({r['dataset_title']}): {sum(lower)} of "
+                         f"{len(common)}, mean {_value(_mean([small[m] for m in common]))} → "
+                         f"{_value(_mean([embedded[m] for m in common]))}")
+    return Outcome("; ".join(shown) or "no minimum with a finite bar in both networks",
+                   "each minimum's penalty (death − birth, nats) in the larger network against the same minimum's in "
+                   f"the smaller, where both bars end; holds if none grows (beyond {spec['tolerance']:g})",
+                   _verdict(decided))
+
+
+def levels(records: list[dict], spec: dict) -> Outcome:
+    """Minima at two quality levels, with higher barriers between levels than within one: the minima
+    split at the largest gap of their train losses, the levels distinct if that gap exceeds each
+    level's own spread; a curve's barrier is its maximum over its higher end."""
+    shown, decided = [], []
+    for r in records:
+        minima = r["barcode"]["minima"]
+        loss = dict(zip(minima["names"], minima["train_loss"], strict=True))
+        ordered = sorted(loss, key=loss.get)
+        if len(ordered) < 3:
+            continue
+        gaps = [loss[b] - loss[a] for a, b in zip(ordered, ordered[1:])]
+        cut = max(range(len(gaps)), key=gaps.__getitem__) + 1
+        low, high = set(ordered[:cut]), set(ordered[cut:])
+        spread = max(loss[ordered[cut - 1]] - loss[ordered[0]], loss[ordered[-1]] - loss[ordered[cut]])
+        barriers = {tuple(edge.split("-")): height - max(loss[m] for m in edge.split("-"))
+                    for edge, height in r["barcode"]["edges"].items()}
+        across = [b for (m, n), b in barriers.items() if (m in low) != (n in low)]
+        inside = [b for (m, n), b in barriers.items() if (m in low) == (n in low)]
+        distinct = gaps[cut - 1] > spread
+        if not inside:
+            continue
+        decided.append(distinct and min(across) > max(inside))
+        shown.append(f"{_label(r)}: levels {_value(fmean(loss[m] for m in low))} ({len(low)}) and "
+                     f"{_value(fmean(loss[m] for m in high))} ({len(high)}), gap {_value(gaps[cut - 1])} vs spread "
+                     f"{_value(spread)}; barriers across {_value(min(across))}–{_value(max(across))}, within "
+                     f"{_value(min(inside))}–{_value(max(inside))}")
+    return Outcome("; ".join(shown) or "too few minima (3 or more, and a pair within a level, are needed)",
+                   "minima split at the largest gap of their train losses (two levels if it exceeds each level's "
+                   "spread); barrier: a curve's maximum over its higher end; holds if the levels are distinct and "
+                   "every barrier across levels exceeds every barrier within one", _verdict(decided))
+
+
+def intervals(records: list[dict], spec: dict) -> Outcome:
+    """Repeated estimates agree: the 95% Student-t interval of each sorted saddle over repetitions is
+    narrow against the mean bar height of that rank (saddle minus the minima's mean train loss)."""
+    shown, decided = [], []
+    groups: dict[tuple, list[dict]] = {}
+    for r in records:
+        groups.setdefault((r["dataset_title"], experiment_label(r)), []).append(r)
+    for (dataset, variant), runs in groups.items():
+        deaths = [sorted(finite_deaths(r)) for r in runs]
+        floor = _mean([loss for r in runs for loss in r["barcode"]["minima"]["train_loss"]])
+        worst = 0.0
+        for rank in range(min(map(len, deaths), default=0)):
+            mean, low, high = interval([d[rank] for d in deaths])
+            if math.isnan(low):
+                continue
+            worst = max(worst, (high - mean) / (mean - floor) if mean > floor else math.inf)
+        if len(runs) < 2 or not min(map(len, deaths)):
+            continue
+        decided.append(worst < spec["narrow"])
+        shown.append(f"{variant}, {dataset}: widest ± {100 * worst:.3g}% of its bar height ({len(runs)} repetitions)")
+    return Outcome("; ".join(shown) or "fewer than two repetitions",
+                   "95% Student-t half-width of each sorted saddle over the repetitions, relative to its mean height "
+                   f"above the minima's mean train loss; holds if every one is below {100 * spec['narrow']:g}%",
+                   _verdict(decided))
+
+
+def linear_fit(records: list[dict], spec: dict) -> Outcome:
+    """An analytic experiment's least-squares line fits well: R² of its ``fit`` at least ``r2``."""
+    shown, decided = [], []
+    for r in records:
+        fit = r["fit"]
+        decided.append(fit["r2"] >= spec["r2"])
+        shown.append(f"R² = {fit['r2']:.5f}, slope {fit['slope']:.3g} over {fit['n']} points ({r['function']})")
+    return Outcome("; ".join(shown) or "no fit",
+                   f"R² of the least-squares line of escape learning rate against bar height; holds if at least "
+                   f"{spec['r2']:g}", _verdict(decided))
+
+
+@dataclass(frozen=True)
+class ClaimKind:
+    check: Callable[[list[dict], dict], Outcome]
+    required: tuple[str, ...] = ()
+    defaults: dict = field(default_factory=dict)
+    choices: dict[str, tuple] = field(default_factory=dict)  # option -> allowed values
+
+
+KINDS = {
+    "trend": ClaimKind(trend, ("measure", "by", "expect"), {"within": []}, {"expect": ("falls", "rises")}),
+    "compare": ClaimKind(compare, ("measure", "pairs", "expect"), choices={"expect": ("lower", "higher")}),
+    "separated": ClaimKind(separated, ("below", "above")),
+    "embedding": ClaimKind(embedding, defaults={"tolerance": 0.0}),
+    "levels": ClaimKind(levels),
+    "intervals": ClaimKind(intervals, ("narrow",)),
+    "linear_fit": ClaimKind(linear_fit, ("r2",)),
+}
+DESCRIPTIVE = ("kind", "item", "statement", "paper_value", "models")
+
+
+def selectors(spec: dict) -> list[str]:
+    """The models and experiments a claim's options name."""
+    return [s for option in ("below", "above") for s in spec.get(option, [])] + \
+        [s for pair in spec.get("pairs", []) for s in pair]
+
+
+def option_problems(key: str, spec: dict) -> list[str]:
+    """What is wrong with the options of a claim of a known kind, one sentence each (no records needed)."""
+    kind = KINDS[spec["kind"]]
+    options = {*kind.required, *kind.defaults}
+    out = [f"{key}: claim kind {spec['kind']!r} needs {option!r}" for option in kind.required if option not in spec]
+    out += [f"{key}.{option}: claim kind {spec['kind']!r} takes no option {option!r} (it takes: "
+            f"{', '.join(sorted(options)) or 'none'})" for option in spec if option not in {*options, *DESCRIPTIVE}]
+    out += [f"{key}.{option}: {spec[option]!r} is not one of {list(allowed)}"
+            for option, allowed in kind.choices.items() if option in spec and spec[option] not in allowed]
+    if "measure" in spec and spec["measure"] not in MEASURES:
+        out.append(f"{key}.measure: unknown measure {spec['measure']!r}; choose one of {sorted(MEASURES)}")
+    if any(not isinstance(pair, list) or len(pair) != 2 for pair in spec.get("pairs", [])):
+        out.append(f"{key}.pairs: each pair is a list of two models or experiments")
+    return out
+
+
+def check(records: list[dict], spec: dict) -> Outcome:
+    """The outcome of one claim on its runs' records."""
+    kind = KINDS[spec["kind"]]
+    return kind.check(records, {**kind.defaults, **spec})
+
+
+def row(name: str, spec: dict, records: list[dict], scale: str) -> dict:
+    outcome = check(records, spec) if records else Outcome("no runs", "", PENDING)
+    data = dict.fromkeys(r.get("dataset_title") or "analytic" for r in records)
+    return {"claim": name, "item": spec["item"], "statement": spec["statement"], "paper": spec.get("paper_value", ""),
+            "ours": outcome.ours, "statistic": outcome.statistic, "verdict": outcome.verdict, "scale": scale,
+            "data": ", ".join(data)}
+
+
+def markdown(rows: list[dict], *, scale: str) -> str:
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in (HOLDS, FAILS, PENDING)}
+    lines = ["# The papers' findings on our results", "",
+             f"{scale} scale: {counts[HOLDS]} hold, {counts[FAILS]} do not hold, {counts[PENDING]} not computed yet. "
+             "Each statistic is computed by `lossbarcode.claims` from the barcodes of this run.", "",
+             "| paper | finding | paper's value | ours | statistic | verdict | data |", "|---|---|---|---|---|---|---|"]
+    cells = ("item", "statement", "paper", "ours", "statistic", "verdict", "data")
+    lines += ["| " + " | ".join(str(r[c]).replace("|", "\\|") or "—" for c in cells) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def render(claims: list[dict], records: Callable[[list[dict]], list[dict]], *, scale: str,
+           out: str | Path) -> list[Path]:
+    """Writes out.csv and out.md (each atomically) with one row per claim; ``claims`` are the configured
+    claims (``name``, the spec, ``runs``), ``records`` loads a claim's runs. Returns both paths."""
+    rows = [row(c["name"], c, records(c["runs"]), scale) for c in claims]
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    out = Path(out)
+    paths = [out.with_suffix(".csv"), out.with_suffix(".md")]
+    atomic_write(paths[0], lambda f: f.write(text.getvalue().encode()))
+    atomic_write(paths[1], lambda f: f.write(markdown(rows, scale=scale).encode()))
+    return paths
