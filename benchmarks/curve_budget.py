@@ -1,0 +1,142 @@
+"""Were the curve maxima still falling? The quick profile's experiments rerun with k times the budget of
+their curves and triangles, on the same minima, and the claims checked at each budget.
+
+    python benchmarks/curve_budget.py [--experiments fcn_depth li_resnets ...] [--factors 2 4]
+
+For each factor k the script writes a configuration (config/quick.yaml's experiments, the named ones and
+those they read, with every curve and triangle budget times k: epochs or iterations, and the schedule
+arguments counted in them, so the schedules keep their shapes), copies the minima of the quick run
+(results/quick, which must exist: `make quick`) so that only curves, triangles, barcodes and claims are
+computed, and runs the workflow into results/budget/xK. It then prints, per experiment and step
+(1 -> 2, 2 -> 4, ...), how many curve maxima (H0 edges) fell or rose and their median relative change,
+and each claim's verdict at every budget. A maximum that still falls when the budget doubles was not
+converged; the claims decided on such maxima are about the budget, not the landscape.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from lossbarcode import claims
+from lossbarcode.io import read_json
+from lossbarcode.train import SCHEDULES
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = ROOT / "config/quick.yaml"
+TOLERANCE = 1e-3  # relative change of a maximum counted as none
+
+
+def _times(value, k: int):
+    """A schedule argument counted in budget units, times k (knots: their moments only)."""
+    if isinstance(value, list):
+        return [[item[0] * k, *item[1:]] if isinstance(item, list) else item * k for item in value]
+    return value * k
+
+
+def scaled(recipe: dict, k: int) -> dict:
+    """The recipe with k times its budget: epochs or iterations, the schedule arguments counted in
+    them (``SCHEDULES[...].from_budget``) and the point chain's insertion period."""
+    out = copy.deepcopy(recipe)
+    for unit in ("epochs", "iterations"):
+        if unit in out:
+            out[unit] *= k
+    counted = SCHEDULES[out.get("schedule", "constant")].from_budget
+    if "schedule_args" in out:
+        out["schedule_args"] = {name: _times(v, k) if name in counted else v for name, v in out["schedule_args"].items()}
+    if "insert_every" in out:
+        out["insert_every"] *= k
+    return out
+
+
+def configuration(experiments: list[str], k: int, results: Path, figures: Path) -> dict:
+    config = yaml.safe_load(QUICK.read_text())
+    wanted = set(experiments)
+    for name in experiments:  # an embedding experiment reads its source's minima
+        if "embed" in config["experiments"][name]:
+            wanted.add(config["experiments"][name]["embed"]["from_experiment"])
+    config["experiments"] = {n: e for n, e in config["experiments"].items() if n in wanted}
+    names = {*wanted, *(m for e in config["experiments"].values() for m in e["models"])}
+    for experiment in config["experiments"].values():  # claims about experiments left out go too
+        experiment["claims"] = {c: spec for c, spec in experiment.get("claims", {}).items()
+                                if set(claims.selectors(spec)) <= names}
+    for experiment in config["experiments"].values():
+        for stage in ("curve", "triangle"):
+            if stage in experiment:
+                experiment[stage] = scaled(experiment[stage], k)
+    return {**config, "results": str(results), "figures_dir": str(figures)}
+
+
+def copy_minima(source: Path, target: Path, experiments: list[str]) -> None:
+    for experiment in experiments:
+        for minima in (source / experiment).glob("*/minima"):
+            destination = target / minima.relative_to(source)
+            if not destination.exists():
+                shutil.copytree(minima, destination)
+
+
+def run(experiments: list[str], k: int) -> Path:
+    results, figures = ROOT / f"results/budget/x{k}", ROOT / f"figures/budget/x{k}"
+    config = configuration(experiments, k, results, figures)
+    copy_minima(ROOT / "results/quick", results, list(config["experiments"]))
+    path = ROOT / f"results/budget/x{k}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    subprocess.run([sys.executable, "-m", "snakemake", "--profile", "profiles/quick", "--configfile", str(path)],
+                   cwd=ROOT, check=True)
+    return results
+
+
+def edges(results: Path, experiment: str) -> dict[str, float]:
+    return {f"{b.parent.name}/{edge}": value for b in sorted((results / experiment).glob("*/barcode.json"))
+            for edge, value in read_json(b)["edges"].items()}
+
+
+def verdicts(figures: Path) -> dict[str, str]:
+    with open(figures / "claims.csv") as f:
+        return {row["claim"]: row["verdict"] for row in csv.DictReader(f)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--experiments", nargs="+", default=None, help="default: those that feed a claim")
+    parser.add_argument("--factors", nargs="+", type=int, default=[2, 4])
+    args = parser.parse_args()
+    quick = yaml.safe_load(QUICK.read_text())["experiments"]
+    experiments = args.experiments or [name for name, experiment in quick.items() if experiment.get("claims")]
+    if not (ROOT / "figures/quick/claims.csv").exists():
+        sys.exit("results/quick and figures/quick/claims.csv are missing: run `make quick` first")
+    budgets = {1: (ROOT / "results/quick", ROOT / "figures/quick")}
+    for k in args.factors:
+        budgets[k] = (run(experiments, k), ROOT / f"figures/budget/x{k}")
+
+    factors = sorted(budgets)
+    print("\ncurve maxima (H0 edges) as the curve and triangle budgets grow; change relative to the lower budget")
+    print(f"{'experiment':28s} {'step':>7s} {'edges':>5s} {'fell':>5s} {'rose':>5s} {'median change':>14s}")
+    for experiment in experiments:
+        for lo, hi in zip(factors, factors[1:]):
+            before, after = edges(budgets[lo][0], experiment), edges(budgets[hi][0], experiment)
+            changes = [(after[e] - before[e]) / abs(before[e]) for e in before if e in after and before[e]]
+            if not changes:
+                continue
+            fell = sum(c < -TOLERANCE for c in changes)
+            rose = sum(c > TOLERANCE for c in changes)
+            print(f"{experiment:28s} {f'{lo}x->{hi}x':>7s} {len(changes):5d} {fell:5d} {rose:5d} "
+                  f"{100 * statistics.median(changes):+13.1f}%")
+    print("\nclaims by budget")
+    table = {k: verdicts(figures) for k, (_, figures) in budgets.items()}
+    print(f"{'claim':42s} " + " ".join(f"{f'{k}x':>14s}" for k in factors))
+    for claim in table[1]:
+        print(f"{claim:42s} " + " ".join(f"{table[k].get(claim, '-'):>14s}" for k in factors))
+
+
+if __name__ == "__main__":
+    main()
