@@ -1,5 +1,6 @@
 """HTML pages for the workflow's report (``snakemake --report``): a table or a text under a title and a
-line saying what it is made of.
+line saying what it is made of, and the report's items about the run as a whole (the fidelity table,
+the configuration).
 
 Snakemake's report shows an HTML result in place, but offers a CSV or YAML file only as a download, so
 what should be read there is also written as a page. A page is one file with its style inline: the
@@ -40,7 +41,8 @@ def _page(title: str, note: str, body: str) -> str:
 def _is_number(text: str) -> bool:
     """Whether a cell reads as a number (right-aligned): digits with a sign, point, exponent, ± or ∞."""
     stripped = text.replace("±", "").replace(" ", "")
-    return bool(stripped) and all(c in "0123456789.-+e∞—" for c in stripped) and any(c in "0123456789∞" for c in stripped)
+    return (bool(stripped) and all(c in "0123456789.-+e∞—" for c in stripped)
+            and any(c in "0123456789∞" for c in stripped))
 
 
 def _cell(text: str) -> str:
@@ -72,3 +74,18 @@ def csv_table(path: str | Path, *, title: str, note: str) -> str:
     with open(path, newline="", encoding="utf-8") as f:
         headers, *rows = list(csv.reader(f))
     return table(title, note, headers, rows)
+
+
+def fidelity(source: str | Path, csv_out: str | Path, html_out: str | Path) -> list[Path]:
+    """The fidelity table (columns item, paper, ours, assumed) copied beside the figures, and its page."""
+    page = csv_table(source, title="Fidelity to the papers",
+                     note="Each setting as the papers give it (or do not) and as this workflow has it; "
+                          "'assumed' marks our choices where the papers give none.")
+    return [atomic_write(csv_out, lambda f: f.write(Path(source).read_bytes())), write(html_out, page)]
+
+
+def configuration(yaml_text: str, scale: str, yaml_out: str | Path, html_out: str | Path) -> list[Path]:
+    """A run's configuration (``yaml_text``) as a file and as a page."""
+    page = text(f"Configuration ({scale} scale)",
+                "What this workflow ran with: the config files and any --config overrides, merged, as YAML.", yaml_text)
+    return [atomic_write(yaml_out, lambda f: f.write(yaml_text.encode())), write(html_out, page)]
