@@ -4,6 +4,8 @@
 #                                               each GPU job leases its own device
 #   snakemake --profile profiles/gpu            the same, with retries (checkpoints resume)
 #   snakemake --profile profiles/slurm          the same on a SLURM cluster
+#   snakemake --profile profiles/quick --report report.html
+#                                               one page with every figure and table of a finished run
 from snakemake.utils import min_version
 
 from lossbarcode.config import check, load_yaml
@@ -29,6 +31,11 @@ configfile: "config/toy.yaml"
 check(config, "config/schema.yaml")
 
 
+# snakemake --report report.html: every figure and table with its caption (report/captions/), the
+# fidelity table and the configuration, behind this front page.
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/minima.smk"
@@ -38,6 +45,7 @@ include: "rules/barcodes.smk"
 include: "rules/toy.smk"
 include: "rules/figures.smk"
 include: "rules/claims.smk"
+include: "rules/report.smk"
 
 
 onstart:

@@ -1,4 +1,7 @@
-# One job checks the papers' findings on every barcode they are about: claims.csv and claims.md.
+# One job checks the papers' findings on every barcode they are about: claims.csv, claims.md and the
+# report's page, claims.html.
+
+CLAIMS = "the papers' findings"
 
 
 localrules:
@@ -9,7 +12,9 @@ rule claims:
     input:
         claim_inputs,
     output:
-        multiext(f"{FIGURES}/claims", ".csv", ".md"),
+        f"{FIGURES}/claims.csv",
+        f"{FIGURES}/claims.md",
+        reported(f"{FIGURES}/claims.html", "claims", category=CLAIMS, title="Claims: the papers' findings, checked"),
     conda:
         "../envs/lossbarcode.yaml"
     log:

@@ -5,6 +5,7 @@ import re
 import shlex
 import tempfile
 from itertools import combinations
+from pathlib import Path
 
 from lossbarcode.config import job_spec
 
@@ -189,6 +190,44 @@ def table_inputs(wildcards):
     return [r["barcode"] for r in figure_runs(wildcards.table, "tables")]
 
 
+# The report's category of what describes the run as a whole rather than one paper section.
+ABOUT_THIS_RUN = "about this run"
+
+
+def reported(path, caption, *, category, title, subcategory=None):
+    """``path`` marked for ``snakemake --report``: captioned by report/captions/CAPTION.rst, listed under
+    ``category`` (and ``subcategory``) by its ``title``. Category, subcategory and title may be
+    functions of the wildcards."""
+    # Snakemake takes labels as a dict of strings, or as a function of the wildcards giving one.
+    labels = (lambda wildcards: {"item": title(wildcards)}) if callable(title) else {"item": title}
+    return report(path, caption=f"../report/captions/{caption}.rst", category=category, subcategory=subcategory,
+                  labels=labels)
+
+
+def paper_sections(name, section):
+    """Where the report files a figure or table: the paper sections of the experiments it draws on
+    ("§4.1"; paper 004's are written "004 §5" in the config, "paper 004 §5" here), or "analytic" for
+    the analytic experiments."""
+    if any(name in outputs(entry, section) for entry in TOY.values()):
+        return "analytic"
+    sections = sorted({e["section"] for e in EXPERIMENTS.values() if name in outputs(e, section)})
+    return " and ".join(f"paper {s}" if "§" in s else f"§{s}" for s in sections)
+
+
+def reported_output(path, section):
+    """A figure's or table's file (``section``: "figures" or "tables") marked for the report, filed
+    under its paper section and captioned by its kind (report/captions/output.rst includes
+    report/captions/SECTION/KIND.rst)."""
+    wildcard = section[:-1]
+    return reported(path, "output", category=lambda wc: paper_sections(wc[wildcard], section), subcategory=section,
+                    title=lambda wc: output_spec(wc[wildcard], section)["title"])
+
+
+def log_written(log, paths):
+    """The log of a job that runs inside the workflow's process (``run:``): the files it wrote."""
+    Path(log).write_text(f"wrote {', '.join(map(str, paths))}\n")
+
+
 def claim_specs():
     """Every configured claim, in the order the config first lists it: its spec, name and run records."""
     return [{**output_spec(name, "claims"), "name": name, "runs": figure_runs(name, "claims")}
@@ -202,9 +241,9 @@ def claim_inputs(wildcards):
 def all_targets():
     barcodes = [f"{RESULTS}/{e}/{r}/barcode.json" for e in EXPERIMENTS for r in runs(e)]
     figures = [f"{FIGURES}/{f}.png" for f in all_outputs("figures")]
-    tables = [f"{FIGURES}/{t}.md" for t in all_outputs("tables")]
-    claims = [f"{FIGURES}/claims.md"] if all_outputs("claims") else []
-    return barcodes + figures + tables + claims
+    tables = [f"{FIGURES}/{t}.html" for t in all_outputs("tables")]
+    claims = [f"{FIGURES}/claims.html"] if all_outputs("claims") else []
+    return barcodes + figures + tables + claims + [f"{FIGURES}/fidelity.html", f"{FIGURES}/config.html"]
 
 
 wildcard_constraints:

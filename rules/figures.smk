@@ -10,7 +10,9 @@ rule figure:
     input:
         figure_inputs,
     output:
-        multiext(f"{FIGURES}/{{figure}}", ".png", ".pdf", ".csv"),
+        reported_output(f"{FIGURES}/{{figure}}.png", "figures"),
+        f"{FIGURES}/{{figure}}.pdf",
+        f"{FIGURES}/{{figure}}.csv",
     conda:
         "../envs/lossbarcode.yaml"
     log:
@@ -32,7 +34,9 @@ rule table:
     input:
         table_inputs,
     output:
-        multiext(f"{FIGURES}/{{table}}", ".csv", ".md"),
+        f"{FIGURES}/{{table}}.csv",
+        f"{FIGURES}/{{table}}.md",
+        reported_output(f"{FIGURES}/{{table}}.html", "tables"),
     conda:
         "../envs/lossbarcode.yaml"
     log:

@@ -156,7 +156,8 @@ def test_render_writes_one_row_per_claim(tmp_path):
     configured = [{"name": "falls", "kind": "trend", "item": "§4.1", "statement": "bars | fall", "measure": "mean_bar",
                    "by": "depth", "expect": "falls", "paper_value": "Fig. 2", "runs": [2, 4]},
                   {"name": "nothing", "kind": "levels", "item": "§7", "statement": "levels", "runs": []}]
-    paths = claims.render(configured, lambda runs: [fcn(d, 1.0 / d) for d in runs], scale="quick", out=tmp_path / "claims")
+    paths = claims.render(configured, lambda runs: [fcn(d, 1.0 / d) for d in runs], scale="quick",
+                          out=tmp_path / "claims")
     text = paths[1].read_text()
     assert "1 hold, 0 do not hold, 1 not computed yet" in text and "bars \\| fall" in text
     rows = paths[0].read_text().splitlines()

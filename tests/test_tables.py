@@ -1,5 +1,5 @@
-"""Tables: every kind writes a CSV at full precision and a Markdown table naming scale, data and units,
-from run records as the workflow writes them."""
+"""Tables: every kind writes a CSV at full precision, and a Markdown table and an HTML page naming scale, data
+and units, from run records as the workflow writes them."""
 
 import csv
 import math
@@ -34,7 +34,7 @@ def read(path):
 
 def test_minima_table_has_a_row_per_minimum_with_its_bar(tmp_path):
     run = record("type1", [0.3, 0.1, 0.2])
-    csv_path, md_path = render("minima", [run], scale="quick", title="Minima", out=tmp_path / "t")
+    csv_path, md_path, html_path = render("minima", [run], scale="quick", title="Minima", out=tmp_path / "t")
     rows = read(csv_path)
     assert [r["minimum"] for r in rows] == ["0", "1", "2"]
     assert [float(r["train_loss"]) for r in rows] == [0.3, 0.1, 0.2]
@@ -45,11 +45,16 @@ def test_minima_table_has_a_row_per_minimum_with_its_bar(tmp_path):
     assert text.startswith("# Minima\n") and "quick scale; data: SVHN." in text
     assert "| type1 | SVHN | ResNet-9 (195.2K) | 1 | 0.1 |" in text and "∞" in text
     assert "train loss (nats/sample)" in text and "test accuracy" in text
+    page = html_path.read_text()
+    assert "<h1>Minima</h1>" in page and "quick scale; data: SVHN." in page
+    assert "<th>train loss (nats/sample)</th>" in page
+    assert ('<tr><td class="short">type1</td><td class="short">SVHN</td><td class="short">ResNet-9 (195.2K)</td>'
+            '<td class="number">1</td><td class="number">0.1</td>') in page
 
 
 def test_summary_is_mean_and_sample_std_per_run(tmp_path):
     runs = [record("type1", [0.3, 0.1, 0.2], label="type 1"), record("type2", [0.05, 0.07], accuracy=0.95)]
-    csv_path, md_path = render("minima_summary", runs, scale="paper", title="Table 7", out=tmp_path / "t7")
+    csv_path, md_path, _ = render("minima_summary", runs, scale="paper", title="Table 7", out=tmp_path / "t7")
     first, second = read(csv_path)
     assert first["experiment"] == "type 1" and first["minima"] == "3"
     assert float(first["train_loss_mean"]) == pytest.approx(0.2)
@@ -60,12 +65,12 @@ def test_summary_is_mean_and_sample_std_per_run(tmp_path):
 
 def test_text_tables_name_the_validation_split_and_the_token(tmp_path):
     run = record("gpt", [2.5, 2.6], unit="token", held_out="validation")
-    _, md_path = render("minima", [run], scale="quick", title="GPT minima", out=tmp_path / "g")
+    _, md_path, _ = render("minima", [run], scale="quick", title="GPT minima", out=tmp_path / "g")
     assert "validation loss (nats/token)" in md_path.read_text()
 
 
 def test_a_single_minimum_has_no_spread(tmp_path):
-    csv_path, md_path = render("minima_summary", [record("one", [0.4])], scale="quick", title="T", out=tmp_path / "o")
+    csv_path, md_path, _ = render("minima_summary", [record("one", [0.4])], scale="quick", title="T", out=tmp_path / "o")
     assert read(csv_path)[0]["train_loss_std"] == "nan"
     assert "| 0.4 |" in md_path.read_text()
 
@@ -89,7 +94,7 @@ def test_index1_table_puts_the_papers_value_beside_ours(tmp_path):
     for run, w in zip(runs, (0.07, 0.12)):
         run["barcode"]["w_inf"] = {"euclidean": w, "linf": w / 2 ** 0.5}
         run["barcode"]["triangles"] = {"0-1-2": {}}
-    csv_path, md_path = render("index1", runs, scale="quick", title="Table 1a", out=tmp_path / "t1a",
+    csv_path, md_path, _ = render("index1", runs, scale="quick", title="Table 1a", out=tmp_path / "t1a",
                                paper={"resnet-20": 0.083})
     first, second = read(csv_path)
     assert float(first["w_inf"]) == 0.07 and float(first["paper"]) == 0.083

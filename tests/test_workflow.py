@@ -1,6 +1,9 @@
 """The Snakemake workflow: both configurations resolve, the linter is happy, bad configurations fail
 before any job runs, and the quick profile really runs end to end, surviving an interruption."""
 
+import base64
+import csv
+import json
 import os
 import re
 import shlex
@@ -95,6 +98,7 @@ def test_quick_profile_dry_run(tmp_path):
                     f"data_root={tmp_path}/d", f"figures_dir={tmp_path}/f").stdout
     counts = job_counts(out)
     assert counts["toy"] == 6 and counts["figure"] == 18 + 10 and counts["table"] == 5
+    assert counts["fidelity"] == counts["configuration"] == 1  # the report's pages of the run as a whole
     # §4.1, §4.2, §7; §5 (4 x 3 minima), robustness (3 repetitions of 3 minima, and 3 kept), WRN (3);
     # §6 (6 networks x 3 minima) and paper 004 Fig 1 (4 LeNet experiments x 3 minima), a triangle each
     assert counts["train_minimum"] == 30 + 36 + 4 + 12 + 9 + 3 + 3 + 18 + 12 and counts["embed_minimum"] == 9
@@ -260,7 +264,7 @@ def test_a_yaml_error_names_the_file_and_line(tmp_path):
 def test_quick_profile_end_to_end_survives_an_interruption(tmp_path):
     work = tmp_path / "workflow"
     work.mkdir()
-    for item in ("Snakefile", "rules", "config", "profiles", "envs"):
+    for item in ("Snakefile", "rules", "config", "profiles", "envs", "report", "docs"):
         (shutil.copytree if (ROOT / item).is_dir() else shutil.copy)(ROOT / item, work / item)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
@@ -328,12 +332,49 @@ def test_quick_profile_end_to_end_survives_an_interruption(tmp_path):
     for table in tables:
         assert (work / "figures/quick" / f"{table}.csv").stat().st_size > 0
         assert (work / "figures/quick" / f"{table}.md").read_text().startswith("# ")
+        assert "<table>" in (work / "figures/quick" / f"{table}.html").read_text()
+    # every configured claim has its row, decided or said to be undecidable
+    configured = {c for part in (quick, yaml.safe_load((ROOT / "config/toy.yaml").read_text())["toy"].values())
+                  for experiment in part for c in experiment.get("claims", {})}
+    with open(work / "figures/quick/claims.csv") as f:
+        rows = {row["claim"]: row for row in csv.DictReader(f)}
+    assert set(rows) == configured and len(configured) >= 19
+    assert {row["verdict"] for row in rows.values()} <= {"holds", "does not hold", "not computed yet"}
     type1 = read_json(next(work.glob("results/quick/resnet9_svhn_type1/*/minima/0.json")))
     assert type1["kept"] == "best_train_loss" and type1["parameters"] == 195_210 - 2 * 9 * 16  # one input channel
     robust = sorted(p.parent.name for p in work.glob("results/quick/resnet9_robustness_curves/*/barcode.json"))
     assert robust == ["digits-resnet9-r0", "digits-resnet9-r1", "digits-resnet9-r2"]
     # every rule logged and benchmarked its job
     assert list((work / "results/quick/logs/fcn_depth").glob("*/minima/*.benchmark.tsv"))
+
+    # The report embeds every figure and table, listed by title and captioned, and the pages about the run.
+    snakemake("--profile", "profiles/quick", "--report", "report.html", cwd=work)
+    embedded = report_results(work / "report.html")
+    entries = [e for entry in (*quick, *yaml.safe_load((ROOT / "config/toy.yaml").read_text())["toy"].values())
+               for section in ("figures", "tables") for e in entry.get(section, {}).items()]
+    titles = {f"{name}{'.png' if name in (*figures, *toy_figures) else '.html'}": spec["title"]
+              for name, spec in entries}
+    captions = {name: "What is plotted." if name.endswith(".png") else "What is tabulated." for name in titles}
+    captions |= {"fidelity.html": "How far this workflow follows the papers",
+                 "config.html": "The configuration this run used",
+                 "claims.html": "checked on these results"}
+    assert sorted(Path(path).name for path in embedded) == sorted(captions)
+    for path, (data, entry) in embedded.items():
+        name = Path(path).name
+        assert data == (work / path).read_bytes(), path
+        assert captions[name] in entry["caption"], path
+        assert name not in titles or entry["labels"] == {"item": titles[name]}, path
+
+
+def report_results(report: Path) -> dict[str, tuple[bytes, dict]]:
+    """The files a Snakemake report embeds, by path: their bytes (decoded from the base64 data URI the
+    report holds them in) and the report's entry (caption, labels, ...). Snakemake 9 writes them as one
+    JSON object, ``<script id="results"> var results = {...};``, in the page."""
+    text = report.read_text()
+    start = text.index("var results = ", text.index('<script id="results">')) + len("var results = ")
+    results, _ = json.JSONDecoder().raw_decode(text, start)
+    return {path: (base64.b64decode(entry["data_uri"].split(";base64,", 1)[1]), entry)
+            for path, entry in results.items()}
 
 
 @pytest.mark.slow

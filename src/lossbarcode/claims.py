@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import fmean
 
-from . import models
+from . import models, pages
 from .figures.records import experiment_label
 from .figures.robustness import interval
 from .io import atomic_write
@@ -346,28 +346,38 @@ def row(name: str, spec: dict, records: list[dict], scale: str) -> dict:
             "data": ", ".join(data)}
 
 
-def markdown(rows: list[dict], *, scale: str) -> str:
+TITLE = "The papers' findings on our results"
+SHOWN = {"item": "paper", "statement": "finding", "paper": "paper's value", "ours": "ours", "statistic": "statistic",
+         "verdict": "verdict", "data": "data"}
+
+
+def summary(rows: list[dict], scale: str) -> str:
     counts = {v: sum(r["verdict"] == v for r in rows) for v in (HOLDS, FAILS, PENDING)}
-    lines = ["# The papers' findings on our results", "",
-             f"{scale} scale: {counts[HOLDS]} hold, {counts[FAILS]} do not hold, {counts[PENDING]} not computed yet. "
-             "Each statistic is computed by `lossbarcode.claims` from the barcodes of this run.", "",
-             "| paper | finding | paper's value | ours | statistic | verdict | data |", "|---|---|---|---|---|---|---|"]
-    cells = ("item", "statement", "paper", "ours", "statistic", "verdict", "data")
-    lines += ["| " + " | ".join(str(r[c]).replace("|", "\\|") or "—" for c in cells) + " |" for r in rows]
+    return (f"{scale} scale: {counts[HOLDS]} hold, {counts[FAILS]} do not hold, {counts[PENDING]} not computed yet. "
+            "Each statistic is computed by lossbarcode.claims from the barcodes of this run.")
+
+
+def markdown(rows: list[dict], *, scale: str) -> str:
+    lines = [f"# {TITLE}", "", summary(rows, scale), "",
+             "| " + " | ".join(SHOWN.values()) + " |", "|" + "|".join("---" for _ in SHOWN) + "|"]
+    lines += ["| " + " | ".join(str(r[c]).replace("|", "\\|") or "—" for c in SHOWN) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
 def render(claims: list[dict], records: Callable[[list[dict]], list[dict]], *, scale: str,
            out: str | Path) -> list[Path]:
-    """Writes out.csv and out.md (each atomically) with one row per claim; ``claims`` are the configured
-    claims (``name``, the spec, ``runs``), ``records`` loads a claim's runs. Returns both paths."""
+    """Writes out.csv, out.md and out.html (the report's page), each atomically, with one row per claim;
+    ``claims`` are the configured claims (``name``, the spec, ``runs``), ``records`` loads a claim's runs.
+    Returns the three paths."""
     rows = [row(c["name"], c, records(c["runs"]), scale) for c in claims]
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     out = Path(out)
-    paths = [out.with_suffix(".csv"), out.with_suffix(".md")]
+    paths = [out.with_suffix(".csv"), out.with_suffix(".md"), out.with_suffix(".html")]
     atomic_write(paths[0], lambda f: f.write(text.getvalue().encode()))
     atomic_write(paths[1], lambda f: f.write(markdown(rows, scale=scale).encode()))
+    pages.write(paths[2], pages.table(TITLE, summary(rows, scale), list(SHOWN.values()),
+                                      [[str(r[c]) or "—" for c in SHOWN] for r in rows]))
     return paths

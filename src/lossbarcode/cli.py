@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", required=True, help="result .json to write")
 
     for verb, help_, suffixes in (("figure", "draw one figure from barcodes or toy results", ".png, .pdf, .csv"),
-                                  ("table", "write one table (CSV and Markdown) from barcodes", ".csv, .md")):
+                                  ("table", "write one table (CSV, Markdown, HTML) from barcodes", ".csv, .md, .html")):
         p = verbs.add_parser(verb, help=help_)
         p.add_argument("--kind", required=True)
         p.add_argument("--title", required=True)

@@ -354,7 +354,7 @@ def figure(kind: str, title: str, scale: str, runs: list[dict], out: str) -> Non
 
 
 def table(kind: str, title: str, scale: str, runs: list[dict], out: str, paper: dict | None = None) -> None:
-    """Writes one table (CSV and Markdown) from its runs' barcode files, with the paper's values by
+    """Writes one table (CSV, Markdown and HTML) from its runs' barcode files, with the paper's values by
     model (``paper``) where its kind shows them."""
     from . import tables
 

@@ -3,9 +3,9 @@ trained model, its barcode.json under "barcode", with the labels the figure jobs
 model label, the experiment's label).
 
 A kind is one ``KINDS`` entry: the columns it writes and ``rows(records)``. ``render`` writes the rows
-twice, atomically: ``out.csv`` (every number at full precision, for programs) and ``out.md`` (a
-Markdown table under the title, the scale and the data, numbers rounded for reading). Imports no torch
-and no matplotlib.
+three times, atomically: ``out.csv`` (every number at full precision, for programs), ``out.md`` (a
+Markdown table under the title, the scale and the data, numbers rounded for reading) and ``out.html``
+(the same for the workflow's report). Imports no torch and no matplotlib.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import pages
 from .figures.records import experiment_label
 from .io import atomic_write
 
@@ -104,10 +105,9 @@ def _number(value) -> str:
     return "—" if value is None else str(value)
 
 
-def markdown(kind: str, rows: list[dict], *, title: str, scale: str, data: list[str], unit: str,
-             held_out: str) -> str:
-    """The rows as a Markdown table under a heading naming the scale and the data; a kind's mean
-    columns carry their standard deviation as ``mean ± std``."""
+def readable(kind: str, rows: list[dict], *, unit: str, held_out: str) -> tuple[list[str], list[list[str]]]:
+    """The headers and the cells of a kind's rows, numbers rounded for reading; a kind's mean columns
+    carry their standard deviation as ``mean ± std``."""
     spec = KINDS[kind]
     columns = [c for c in spec.columns if not c.endswith("_std")]
     headers = [spec.headers[c].format(unit=unit, held_out=held_out) for c in columns]
@@ -117,16 +117,20 @@ def markdown(kind: str, rows: list[dict], *, title: str, scale: str, data: list[
         spread = row.get(column.removesuffix("_mean") + "_std") if column.endswith("_mean") else None
         return f"{text} ± {_number(spread)}" if spread is not None and not math.isnan(spread) else text
 
-    lines = [f"# {title}", "", f"{scale} scale; data: {', '.join(data)}.", "",
-             "| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    lines += ["| " + " | ".join(cell(row, c) for c in columns) + " |" for row in rows]
+    return headers, [[cell(row, c) for c in columns] for row in rows]
+
+
+def markdown(title: str, note: str, headers: list[str], cells: list[list[str]]) -> str:
+    """A Markdown table under a heading and a line saying what it is made of."""
+    lines = [f"# {title}", "", note, "", "| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in cells]
     return "\n".join(lines) + "\n"
 
 
 def render(kind: str, records: list[dict], *, scale: str, title: str, out: str | Path,
            paper: dict[str, float] | None = None) -> list[Path]:
-    """Writes out.csv (full precision) and out.md (for reading), each atomically; returns both paths.
-    ``out``'s own suffix, if any, is replaced. ``paper``: the paper's values by model name, for the
+    """Writes out.csv (full precision), out.md and out.html (for reading), each atomically; returns the
+    three paths. ``out``'s own suffix, if any, is replaced. ``paper``: the paper's values by model name, for the
     kinds that put them beside ours."""
     if kind not in KINDS:
         raise ValueError(f"unknown table kind {kind!r}; expected one of {', '.join(KINDS)}")
@@ -140,10 +144,11 @@ def render(kind: str, records: list[dict], *, scale: str, title: str, out: str |
     writer.writerows(rows)
     out = Path(out)
     units = {u for r in records for u in r["barcode"]["minima"].get("unit") or [] if u}
-    table = markdown(kind, rows, title=title, scale=scale, data=list(dict.fromkeys(r["dataset_title"] for r in records)),
-                     unit="/".join(sorted(units)) or "sample",
-                     held_out="/".join(dict.fromkeys(r.get("held_out", "test") for r in records)))
-    paths = [out.with_suffix(".csv"), out.with_suffix(".md")]
+    headers, cells = readable(kind, rows, unit="/".join(sorted(units)) or "sample",
+                              held_out="/".join(dict.fromkeys(r.get("held_out", "test") for r in records)))
+    note = f"{scale} scale; data: {', '.join(dict.fromkeys(r['dataset_title'] for r in records))}."
+    paths = [out.with_suffix(".csv"), out.with_suffix(".md"), out.with_suffix(".html")]
     atomic_write(paths[0], lambda f: f.write(text.getvalue().encode()))
-    atomic_write(paths[1], lambda f: f.write(table.encode()))
+    atomic_write(paths[1], lambda f: f.write(markdown(title, note, headers, cells).encode()))
+    pages.write(paths[2], pages.table(title, note, headers, cells))
     return paths
