@@ -2,12 +2,14 @@
 their curves and triangles, on the same minima, and the claims checked at each budget.
 
     python benchmarks/curve_budget.py [--experiments fcn_depth li_resnets ...] [--factors 2 4]
+                                      [--curve momentum=0.9 ...]
 
 For each factor k the script writes a configuration (config/quick.yaml's experiments, the named ones and
 those they read, with every curve and triangle budget times k: epochs or iterations, and the schedule
 arguments counted in them, so the schedules keep their shapes), copies the minima of the quick run
 (results/quick, which must exist: `make quick`) so that only curves, triangles, barcodes and claims are
-computed, and runs the workflow into results/budget/xK. It then prints, per experiment and step
+computed, and runs the workflow into results/budget/xK (with ``--curve``, the curve recipes changed as
+given, at 1x too: results/budget/KEYVALUE-xK). It then prints, per experiment and step
 (1 -> 2, 2 -> 4, ...), how many curve maxima (H0 edges) fell or rose and their median relative change,
 and each claim's verdict at every budget. A maximum that still falls when the budget doubles was not
 converged; the claims decided on such maxima are about the budget, not the landscape.
@@ -57,7 +59,9 @@ def scaled(recipe: dict, k: int) -> dict:
     return out
 
 
-def configuration(experiments: list[str], k: int, results: Path, figures: Path) -> dict:
+def configuration(experiments: list[str], k: int, results: Path, figures: Path, curve: dict | None = None) -> dict:
+    """The quick configuration of these experiments (and those they read) with k times the curve and
+    triangle budgets, after setting ``curve``'s keys in their curve recipes."""
     config = yaml.safe_load(QUICK.read_text())
     wanted = set(experiments)
     for name in experiments:  # an embedding experiment reads its source's minima
@@ -68,6 +72,8 @@ def configuration(experiments: list[str], k: int, results: Path, figures: Path) 
     for experiment in config["experiments"].values():  # claims about experiments left out go too
         experiment["claims"] = {c: spec for c, spec in experiment.get("claims", {}).items()
                                 if set(claims.selectors(spec)) <= names}
+    for name in experiments:
+        config["experiments"][name]["curve"].update(curve or {})
     for experiment in config["experiments"].values():
         for stage in ("curve", "triangle"):
             if stage in experiment:
@@ -83,16 +89,17 @@ def copy_minima(source: Path, target: Path, experiments: list[str]) -> None:
                 shutil.copytree(minima, destination)
 
 
-def run(experiments: list[str], k: int) -> Path:
-    results, figures = ROOT / f"results/budget/x{k}", ROOT / f"figures/budget/x{k}"
-    config = configuration(experiments, k, results, figures)
+def run(experiments: list[str], k: int, curve: dict, tag: str) -> tuple[Path, Path]:
+    """Runs the workflow at k times the budget; returns its results and figures folders."""
+    results, figures = ROOT / f"results/budget/{tag}x{k}", ROOT / f"figures/budget/{tag}x{k}"
+    config = configuration(experiments, k, results, figures, curve)
     copy_minima(ROOT / "results/quick", results, list(config["experiments"]))
-    path = ROOT / f"results/budget/x{k}.yaml"
+    path = ROOT / f"results/budget/{tag}x{k}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     subprocess.run([sys.executable, "-m", "snakemake", "--profile", "profiles/quick", "--configfile", str(path)],
                    cwd=ROOT, check=True)
-    return results
+    return results, figures
 
 
 def edges(results: Path, experiment: str) -> dict[str, float]:
@@ -109,17 +116,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiments", nargs="+", default=None, help="default: those that feed a claim")
     parser.add_argument("--factors", nargs="+", type=int, default=[2, 4])
+    parser.add_argument("--curve", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="set these keys of the experiments' curve recipes (YAML values), e.g. momentum=0.9; "
+                             "the 1x budget is then run too")
     args = parser.parse_args()
+    curve = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.curve)}
+    tag = "".join(f"{key}{value}-" for key, value in curve.items())
     quick = yaml.safe_load(QUICK.read_text())["experiments"]
     experiments = args.experiments or [name for name, experiment in quick.items() if experiment.get("claims")]
     if not (ROOT / "figures/quick/claims.csv").exists():
         sys.exit("results/quick and figures/quick/claims.csv are missing: run `make quick` first")
-    budgets = {1: (ROOT / "results/quick", ROOT / "figures/quick")}
-    for k in args.factors:
-        budgets[k] = (run(experiments, k), ROOT / f"figures/budget/x{k}")
+    budgets = {} if curve else {1: (ROOT / "results/quick", ROOT / "figures/quick")}
+    for k in sorted({*args.factors, *([1] if curve else [])}):
+        budgets[k] = run(experiments, k, curve, tag)
 
     factors = sorted(budgets)
-    print("\ncurve maxima (H0 edges) as the curve and triangle budgets grow; change relative to the lower budget")
+    print(f"\ncurve maxima (H0 edges) as the curve and triangle budgets grow{f' (curves with {curve})' if curve else ''}; "
+          "change relative to the lower budget")
     print(f"{'experiment':28s} {'step':>7s} {'edges':>5s} {'fell':>5s} {'rose':>5s} {'median change':>14s}")
     for experiment in experiments:
         for lo, hi in zip(factors, factors[1:]):
@@ -134,7 +147,7 @@ def main() -> None:
     print("\nclaims by budget")
     table = {k: verdicts(figures) for k, (_, figures) in budgets.items()}
     print(f"{'claim':42s} " + " ".join(f"{f'{k}x':>14s}" for k in factors))
-    for claim in table[1]:
+    for claim in table[factors[0]]:
         print(f"{claim:42s} " + " ".join(f"{table[k].get(claim, '-'):>14s}" for k in factors))
 
 
