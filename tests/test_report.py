@@ -80,7 +80,7 @@ def test_a_table_page_escapes_its_cells_and_aligns_numbers():
     page = pages.table("A <b> title", "made of & from", ["name", "value"], rows)
     assert "<h1>A &lt;b&gt; title</h1>" in page and "made of &amp; from" in page
     assert '<td class="short">x&lt;y</td><td class="number">0.25 ± 0.01</td>' in page
-    assert f"<td>{'long ' * 20}</td>" in page and '<td class="number">∞</td>' in page
+    assert f'<td class="long">{"long " * 20}</td>' in page and '<td class="number">∞</td>' in page
 
 
 def test_a_csv_page_shows_every_cell_under_the_csv_header(tmp_path):

@@ -78,7 +78,7 @@ def _value(x: float) -> str:
 
 
 def _label(record: dict) -> str:
-    return f"{record['model_label']}, {record['dataset_title']}"
+    return f"{record['model_label']}, {record['dataset']}"
 
 
 def _selected(records: list[dict], selector: str) -> list[dict]:
@@ -133,7 +133,7 @@ def trend(records: list[dict], spec: dict) -> Outcome:
     groups: dict[tuple, list[dict]] = {}
     for r in records:
         if not math.isnan(measure.of(r)):
-            groups.setdefault((r["dataset_title"], *(_attribute(r, w) for w in within)), []).append(r)
+            groups.setdefault((r["dataset"], *(_attribute(r, w) for w in within)), []).append(r)
     sign = -1 if spec["expect"] == "falls" else 1
     shown, decided = [], []
     for key, runs in groups.items():
@@ -168,7 +168,7 @@ def compare(records: list[dict], spec: dict) -> Outcome:
             decided.append(va < vb if lower else va > vb)
             shown.append(f"{a['model_label'] if first == a['model'] else experiment_label(a)} {_value(va)} vs "
                          f"{b['model_label'] if second == b['model'] else experiment_label(b)} {_value(vb)} "
-                         f"({a['dataset_title']})")
+                         f"({a['dataset']})")
     return Outcome("; ".join(shown) or "no pair with both values",
                    f"{measure.description} of the first of each pair against the second, on the same data; "
                    f"holds if it is {'lower' if lower else 'higher'} in every pair ({sum(decided)} of {len(decided)})",
@@ -178,8 +178,8 @@ def compare(records: list[dict], spec: dict) -> Outcome:
 def separated(records: list[dict], spec: dict) -> Outcome:
     """Every saddle of one group of runs lies below every saddle of the other, per dataset."""
     shown, decided = [], []
-    for dataset in dict.fromkeys(r["dataset_title"] for r in records):
-        mine = [r for r in records if r["dataset_title"] == dataset]
+    for dataset in dict.fromkeys(r["dataset"] for r in records):
+        mine = [r for r in records if r["dataset"] == dataset]
         below = [d for s in spec["below"] for r in _selected(mine, s) for d in finite_deaths(r)]
         above = [d for s in spec["above"] for r in _selected(mine, s) for d in finite_deaths(r)]
         if not below or not above:
@@ -210,7 +210,7 @@ def embedding(records: list[dict], spec: dict) -> Outcome:
         lower = [embedded[m] <= small[m] + spec["tolerance"] for m in common]
         decided += lower
         if common:
-            shown.append(f"{source['model_label']} → {r['model_label']} ({r['dataset_title']}): {sum(lower)} of "
+            shown.append(f"{source['model_label']} → {r['model_label']} ({r['dataset']}): {sum(lower)} of "
                          f"{len(common)}, mean {_value(_mean([small[m] for m in common]))} → "
                          f"{_value(_mean([embedded[m] for m in common]))}")
     return Outcome("; ".join(shown) or "no minimum with a finite bar in both networks",
@@ -258,7 +258,7 @@ def intervals(records: list[dict], spec: dict) -> Outcome:
     shown, decided = [], []
     groups: dict[tuple, list[dict]] = {}
     for r in records:
-        groups.setdefault((r["dataset_title"], experiment_label(r)), []).append(r)
+        groups.setdefault((r["dataset"], experiment_label(r)), []).append(r)
     for (dataset, variant), runs in groups.items():
         deaths = [sorted(finite_deaths(r)) for r in runs]
         floor = _mean([loss for r in runs for loss in r["barcode"]["minima"]["train_loss"]])
@@ -340,15 +340,16 @@ def check(records: list[dict], spec: dict) -> Outcome:
 
 def row(name: str, spec: dict, records: list[dict], scale: str) -> dict:
     outcome = check(records, spec) if records else Outcome("no runs", "", PENDING)
-    data = dict.fromkeys(r.get("dataset_title") or "analytic" for r in records)
+    data = dict.fromkeys(f"{r['dataset']}: {r['dataset_title']}" if "dataset" in r else "analytic" for r in records)
     return {"claim": name, "item": spec["item"], "statement": spec["statement"], "paper": spec.get("paper_value", ""),
             "ours": outcome.ours, "statistic": outcome.statistic, "verdict": outcome.verdict, "scale": scale,
-            "data": ", ".join(data)}
+            "data": "; ".join(data)}
 
 
 TITLE = "The papers' findings on our results"
-SHOWN = {"item": "paper", "statement": "finding", "paper": "paper's value", "ours": "ours", "statistic": "statistic",
-         "verdict": "verdict", "data": "data"}
+# The columns shown for reading, the verdict beside the finding (the CSV keeps COLUMNS' order).
+SHOWN = {"item": "paper", "statement": "finding", "verdict": "verdict", "paper": "paper's value", "ours": "ours",
+         "statistic": "statistic", "data": "data"}
 
 
 def summary(rows: list[dict], scale: str) -> str:

@@ -26,6 +26,7 @@ table { border-collapse: collapse; }
 th, td { border-bottom: 1px solid #cbd5e1; padding: 0.3em 0.7em; text-align: left; vertical-align: top; }
 th { background: #f1f5f9; position: sticky; top: 0; }
 td.short { white-space: nowrap; }
+td.long { min-width: 16em; }
 td.number { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr:hover td { background: #f8fafc; }
 pre { background: #f8fafc; border: 1px solid #e2e8f0; padding: 1em; overflow: auto; }
@@ -47,9 +48,9 @@ def _is_number(text: str) -> bool:
 
 def _cell(text: str) -> str:
     """A table cell: numbers right-aligned; short text kept on one line (a row of names and numbers
-    stays one line), long text wrapped."""
-    kind = "number" if _is_number(text) else "short" if len(text) <= SHORT else None
-    return f'<td class="{kind}">{escape(text)}</td>' if kind else f"<td>{escape(text)}</td>"
+    stays one line), long text wrapped, in a column wide enough to read."""
+    kind = "number" if _is_number(text) else "short" if len(text) <= SHORT else "long"
+    return f'<td class="{kind}">{escape(text)}</td>'
 
 
 def table(title: str, note: str, headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
