@@ -43,7 +43,7 @@ def test_a_kinds_caption_says_what_is_shown_and_what_the_paper_found(section, ki
 
 def configurations():
     toy = yaml.safe_load((ROOT / "config/toy.yaml").read_text())
-    for name in ("config.yaml", "quick.yaml"):
+    for name in ("config.yaml", "quick.yaml", "test.yaml"):
         yield {**yaml.safe_load((ROOT / "config" / name).read_text()), **toy}
 
 
@@ -56,7 +56,7 @@ def outputs(config: dict, section: str):
     return [(name, *found[name]) for name in sorted(found)]
 
 
-@pytest.mark.parametrize("config", list(configurations()), ids=["paper", "quick"])
+@pytest.mark.parametrize("config", list(configurations()), ids=["paper", "quick", "test"])
 def test_the_caption_of_every_configured_figure_and_table_renders(config, monkeypatch):
     """report/captions/output.rst as Snakemake renders a file's caption (its Jinja environment, then
     docutils from the working directory), with the job's wildcards, params and the configuration."""

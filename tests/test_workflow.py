@@ -1,9 +1,11 @@
-"""The Snakemake workflow: both configurations resolve, the linter is happy, bad configurations fail
-before any job runs, and the quick profile really runs end to end, surviving an interruption."""
+"""The Snakemake workflow: its configurations resolve, the linter is happy, bad configurations fail
+before any job runs, and the test profile (every rule and every figure, table and claim kind at the
+smallest size) really runs end to end, surviving an interruption."""
 
 import base64
 import csv
 import json
+import math
 import os
 import re
 import shlex
@@ -23,6 +25,7 @@ from lossbarcode.io import read_json
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+TEST_CONFIG = ROOT / "config/test.yaml"
 
 
 def snakemake(*args, cwd=ROOT, check=True, env=None, **kwargs):
@@ -103,6 +106,51 @@ def test_quick_profile_dry_run(tmp_path):
     # §6 (6 networks x 3 minima) and paper 004 Fig 1 (4 LeNet experiments x 3 minima), a triangle each
     assert counts["train_minimum"] == 30 + 36 + 4 + 12 + 9 + 3 + 3 + 18 + 12 and counts["embed_minimum"] == 9
     assert counts["fit_curve"] == 30 + 45 + 6 + 12 + 2 * 9 + 3 + 18 + 12 and counts["fit_triangle"] == 10 + 6 + 4
+
+
+def workflow_rules() -> set[str]:
+    """The name of every rule of the workflow (the Snakefile and rules/*.smk)."""
+    return {m[1] for path in [ROOT / "Snakefile", *(ROOT / "rules").glob("*.smk")]
+            for m in re.finditer(r"^rule (\w+):", path.read_text(), re.M)}
+
+
+def test_test_config_covers_every_kind():
+    """config/test.yaml (with config/toy.yaml, which the Snakefile always loads) has every figure, table
+    and claim kind of the registries, every curve method, both kinds of data, embedding, both ways
+    of repeating an estimate, both triangle regimes and a minimum kept at its best train loss: a new
+    kind fails here until the end-to-end run exercises it."""
+    from lossbarcode import claims, tables
+    from lossbarcode.datasets import DATASETS
+    from lossbarcode.figures import KINDS as FIGURE_KINDS
+
+    experiments = yaml.safe_load(TEST_CONFIG.read_text())["experiments"]
+    entries = [*experiments.values(), *yaml.safe_load((ROOT / "config/toy.yaml").read_text())["toy"].values()]
+    schema = yaml.safe_load((ROOT / "config/schema.yaml").read_text())
+    experiment_schema = schema["properties"]["experiments"]["additionalProperties"]["properties"]
+
+    def kinds(section):
+        return {spec["kind"] for entry in entries for spec in entry.get(section, {}).values()}
+
+    assert kinds("figures") == set(FIGURE_KINDS)
+    assert kinds("tables") == set(tables.KINDS)
+    assert kinds("claims") == set(claims.KINDS)
+    assert {e["curve"]["method"] for e in experiments.values()} == set(
+        experiment_schema["curve"]["properties"]["method"]["enum"])
+    assert {DATASETS[d].kind for e in experiments.values() for d in e["datasets"]} == {
+        d.kind for d in DATASETS.values()}
+    assert {e["repeat"]["refit"] for e in experiments.values() if "repeat" in e} == set(
+        experiment_schema["repeat"]["properties"]["refit"]["enum"])
+    assert {e["triangle"].get("train_sides", False) for e in experiments.values() if e["triangles"]} == {False, True}
+    assert any("embed" in e for e in experiments.values())
+    assert any(e["minimum"].get("keep") == "best_train_loss" for e in experiments.values())
+
+
+def test_test_profile_dry_run_has_every_rule(tmp_path):
+    out = snakemake("-n", "--profile", "profiles/test", "--config", f"results={tmp_path}/r",
+                    f"data_root={tmp_path}/d", f"figures_dir={tmp_path}/f").stdout
+    counts = job_counts(out)
+    assert set(counts) == workflow_rules() | {"total"}, counts
+    assert all(counts.values())
 
 
 def test_repetitions_refit_everything_or_only_the_curves(tmp_path):
@@ -260,8 +308,18 @@ def test_a_yaml_error_names_the_file_and_line(tmp_path):
         result.stdout + result.stderr
 
 
+def experiment_runs(experiment: dict) -> list[str]:
+    """An experiment's run names, as the workflow names their folders: DATASET-MODEL, -rK per repetition."""
+    names = [f"{d}-{m}" for d in experiment["datasets"] for m in experiment["models"]]
+    if "repeat" in experiment:
+        names = [f"{name}-r{k}" for name in names for k in range(experiment["repeat"]["times"])]
+    return names
+
+
 @pytest.mark.slow
-def test_quick_profile_end_to_end_survives_an_interruption(tmp_path):
+def test_test_profile_end_to_end_survives_an_interruption(tmp_path):
+    """config/test.yaml, every rule and every figure, table and claim kind at the smallest size, through
+    profiles/test: interrupted while minima train, resumed, its files checked and its report rendered."""
     work = tmp_path / "workflow"
     work.mkdir()
     for item in ("Snakefile", "rules", "config", "profiles", "envs", "report", "docs"):
@@ -271,10 +329,11 @@ def test_quick_profile_end_to_end_survives_an_interruption(tmp_path):
     # Interrupt the run while minima are being trained, as a killed job would be.
     # SIGINT as a terminal sends it, whatever the test runs under (a background shell ignores it,
     # and a Python started with SIGINT ignored never turns it into KeyboardInterrupt).
-    run = subprocess.Popen([*SNAKEMAKE, "--profile", "profiles/quick"], cwd=work, env=env,
+    run = subprocess.Popen([*SNAKEMAKE, "--profile", "profiles/test"], cwd=work, env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    minima = work / "results/quick/fcn_depth"
+    results, figures = work / "results/test", work / "figures/test"
+    minima = results / "fcn_depth"
     deadline = time.monotonic() + 300
     while not list(minima.glob("*/minima/*.json")) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -286,6 +345,7 @@ def test_quick_profile_end_to_end_survives_an_interruption(tmp_path):
         logs = sorted((work / ".snakemake/log").glob("*.log"))
         raise AssertionError(f"snakemake still runs 120 s after SIGINT:\n{tree.stdout}\n"
                              f"{logs[-1].read_text()[-3000:] if logs else 'no snakemake log'}") from None
+    assert not (figures / "claims.csv").exists(), "the run ended before the interruption: nothing was resumed"
     leftovers = [p for p in work.rglob("*") if p.name.endswith(".tmp")]
     assert not leftovers, f"partial files left behind: {leftovers}"
     for record in minima.glob("*/minima/*.json"):
@@ -293,67 +353,64 @@ def test_quick_profile_end_to_end_survives_an_interruption(tmp_path):
         assert torch.load(record.with_suffix(".pt"))["theta"].ndim == 1
 
     # The rerun resumes the DAG and finishes it.
-    result = snakemake("--profile", "profiles/quick", cwd=work)
+    result = snakemake("--profile", "profiles/test", cwd=work)
     assert "steps (100%) done" in result.stderr + result.stdout
 
-    for barcode_file in sorted(minima.glob("*/barcode.json")):
-        barcode = read_json(barcode_file)
-        assert {"h0", "h1", "h0_graph_deaths", "h0_direct_deaths", "to_score", "to_score_direct", "w_inf",
-                "minima", "edges", "triangles", "triangle_lifespans"} <= barcode.keys()
-        h0 = np.array(barcode["h0"])
-        assert h0.shape == (3, 2) and np.isinf(h0[:, 1]).sum() == 1
-        assert len(barcode["edges"]) == 3 and len(barcode["triangles"]) == 1
-        assert set(barcode["to_score"]) == {"euclidean", "linf"}
-        curve = read_json(barcode_file.parent / "curves/0-1.json")
-        assert len(curve["t"]) >= 61 and max(curve["train_loss"]) == curve["max"]
-        assert len(curve["test_loss"]) == len(curve["t"])
-    assert len(list(minima.glob("*/barcode.json"))) == 10
-    assert len(list(work.glob("results/quick/cnn_*/*/barcode.json"))) == 15
-    gpt = read_json(work / "results/quick/gpt_text/mimesis_text-gpt-2-64/barcode.json")
-    assert gpt["minima"]["unit"] == ["token"] * 4 and len(gpt["profiles"]) == 6
-    embedded = read_json(next(work.glob("results/quick/cnn_embedding/*/minima/0.json")))
-    assert embedded["embedded_from"].startswith("cnn-")
-    toy_figures = [f for entry in yaml.safe_load((ROOT / "config/toy.yaml").read_text())["toy"].values()
-                   for f in entry["figures"]]
-    assert len(toy_figures) == 10
-    quick = yaml.safe_load((ROOT / "config/quick.yaml").read_text())["experiments"].values()
-    figures = {f for experiment in quick for f in experiment["figures"]}
-    assert {"fig2_fcn_barcodes", "fig3_fcn_to_score", "fig18_fcn_saddle_spread", "fcn_h1_diagram", "fig4_cnn_barcodes",
-            "fig5_cnn_batchnorm", "cnn_embedding", "fig8_gpt_curves", "fig9_gpt_barcode", "fig6_generalization",
-            "fig10_wrn_barcode", "fig11_robustness", "fig7_resnet_barcodes", "dim1_fig1_lenet_triangles",
-            "dim1_fig2_resnet_triangles", "dim1_fig3_wrn_triangles", "dim1_fig4a_depth_diagrams",
-            "dim1_fig4b_width_diagrams"} == figures
-    for figure in (*figures, *toy_figures):
+    experiments = yaml.safe_load(TEST_CONFIG.read_text())["experiments"]
+    toy = yaml.safe_load((ROOT / "config/toy.yaml").read_text())["toy"]
+    for name, experiment in experiments.items():
+        n, curve_spec = experiment["minima"], experiment["curve"]
+        for run_name in experiment_runs(experiment):
+            barcode = read_json(results / name / run_name / "barcode.json")
+            assert {"h0", "h1", "h0_graph_deaths", "h0_direct_deaths", "to_score", "to_score_direct", "w_inf",
+                    "minima", "edges", "triangles", "triangle_lifespans"} <= barcode.keys()
+            h0 = np.array(barcode["h0"])
+            assert h0.shape == (n, 2) and np.isinf(h0[:, 1]).sum() == 1, (name, run_name)
+            assert len(barcode["edges"]) == math.comb(n, 2)
+            assert len(barcode["triangles"]) == (math.comb(n, 3) if experiment["triangles"] else 0), (name, run_name)
+            assert set(barcode["to_score"]) == {"euclidean", "linf"}
+            curves = sorted((results / name / run_name / "curves").glob("*.json"))
+            assert len(curves) == math.comb(n, 2)
+            for curve in map(read_json, curves):
+                assert curve["method"] == curve_spec["method"]
+                assert len(curve["t"]) >= curve_spec["profile_points"] and max(curve["train_loss"]) == curve["max"]
+                assert len(curve.get("test_loss", [])) == (len(curve["t"]) if curve_spec.get("test_profile") else 0)
+        # every training job logged and benchmarked itself
+        assert list((results / "logs" / name).glob("*/minima/*.benchmark.tsv")), name
+    assert not list(results.rglob("*.ckpt")), "a finished job left its checkpoint behind"
+
+    gpt = read_json(results / "gpt_text/mimesis_text-gpt-1-16/barcode.json")
+    assert gpt["minima"]["unit"] == ["token"] * 3 and len(gpt["profiles"]) == 3
+    for embedded in (results / "cnn_embedding/digits-cnn-1-8/minima").glob("*.json"):
+        assert read_json(embedded)["embedded_from"] == "cnn-1-4"
+    type1 = read_json(results / "type1/digits-fcn-2/minima/0.json")
+    assert type1["kept"] == "best_train_loss" and type1["parameters"] == (64 + 1) * 16 + (16 + 1) * 16 + (16 + 1) * 10
+    assert read_json(results / "type2/digits-fcn-2/minima/0.json")["kept"] == "last"
+    # refit all: new minima from new seeds per repetition; refit curves: the first repetition's minima
+    assert sorted(p.name for p in (results / "robustness/digits-fcn-2-r1/minima").glob("*.json")) == ["2.json", "3.json"]
+    assert not (results / "robustness_curves/digits-fcn-2-r1/minima").exists()
+
+    entries = {name: spec for entry in (*experiments.values(), *toy.values())
+               for section in ("figures", "tables") for name, spec in entry.get(section, {}).items()}
+    figure_names = {f for entry in (*experiments.values(), *toy.values()) for f in entry["figures"]}
+    for figure in figure_names:
         for suffix in (".png", ".pdf", ".csv"):
-            assert (work / "figures/quick" / f"{figure}{suffix}").stat().st_size > 0
-    tables = {t for experiment in quick for t in experiment.get("tables", {})}
-    assert tables == {"table_gpt_minima", "table7_generalization", "table6_wrn_minima", "table8_resnet_minima",
-                      "dim1_table1a_w_inf"}
-    for table in tables:
-        assert (work / "figures/quick" / f"{table}.csv").stat().st_size > 0
-        assert (work / "figures/quick" / f"{table}.md").read_text().startswith("# ")
-        assert "<table>" in (work / "figures/quick" / f"{table}.html").read_text()
+            assert (figures / f"{figure}{suffix}").stat().st_size > 0
+    for table in entries.keys() - figure_names:
+        assert (figures / f"{table}.csv").stat().st_size > 0
+        assert (figures / f"{table}.md").read_text().startswith("# ")
+        assert "<table>" in (figures / f"{table}.html").read_text()
     # every configured claim has its row, decided or said to be undecidable
-    configured = {c for part in (quick, yaml.safe_load((ROOT / "config/toy.yaml").read_text())["toy"].values())
-                  for experiment in part for c in experiment.get("claims", {})}
-    with open(work / "figures/quick/claims.csv") as f:
+    configured = {c for entry in (*experiments.values(), *toy.values()) for c in entry.get("claims", {})}
+    with open(figures / "claims.csv") as f:
         rows = {row["claim"]: row for row in csv.DictReader(f)}
-    assert set(rows) == configured and len(configured) >= 19
+    assert set(rows) == configured
     assert {row["verdict"] for row in rows.values()} <= {"holds", "does not hold", "not computed yet"}
-    type1 = read_json(next(work.glob("results/quick/resnet9_svhn_type1/*/minima/0.json")))
-    assert type1["kept"] == "best_train_loss" and type1["parameters"] == 195_210 - 2 * 9 * 16  # one input channel
-    robust = sorted(p.parent.name for p in work.glob("results/quick/resnet9_robustness_curves/*/barcode.json"))
-    assert robust == ["digits-resnet9-r0", "digits-resnet9-r1", "digits-resnet9-r2"]
-    # every rule logged and benchmarked its job
-    assert list((work / "results/quick/logs/fcn_depth").glob("*/minima/*.benchmark.tsv"))
 
     # The report embeds every figure and table, listed by title and captioned, and the pages about the run.
-    snakemake("--profile", "profiles/quick", "--report", "report.html", cwd=work)
+    snakemake("--profile", "profiles/test", "--report", "report.html", cwd=work)
     embedded = report_results(work / "report.html")
-    entries = [e for entry in (*quick, *yaml.safe_load((ROOT / "config/toy.yaml").read_text())["toy"].values())
-               for section in ("figures", "tables") for e in entry.get(section, {}).items()]
-    titles = {f"{name}{'.png' if name in (*figures, *toy_figures) else '.html'}": spec["title"]
-              for name, spec in entries}
+    titles = {f"{name}{'.png' if name in figure_names else '.html'}": spec["title"] for name, spec in entries.items()}
     captions = {name: "What is plotted." if name.endswith(".png") else "What is tabulated." for name in titles}
     captions |= {"fidelity.html": "How far this workflow follows the papers",
                  "config.html": "The configuration this run used",
