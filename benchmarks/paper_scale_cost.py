@@ -1,8 +1,12 @@
-"""What the paper scale costs: real jobs (minimum, curve, triangle) of the paper configuration run
-for a few epochs (or a few dozen iterations) on random data of the real datasets' sizes (MNIST 60k x
-1x28x28, CIFAR-10 and -100 50k x 3x32x32, SVHN 73k x 3x32x32, §7's OSCAR as 30M characters of a 512-symbol vocabulary); their
-seconds per logged period and seconds spent measuring are extrapolated to the paper's budget and to
-every job of one model. An estimate for planning a run, not a speed target.
+"""What the paper scale costs: for every experiment of the configuration, real jobs (minimum, curve,
+triangle) of its largest model (the most parameters: it bounds the others' cost) run for a few epochs
+(or a few dozen iterations) on random data of the real datasets' sizes (MNIST and Fashion-MNIST 60k x
+1x28x28, CIFAR-10 and -100 50k x 3x32x32, SVHN 73k x 3x32x32, §7's OSCAR as 30M characters of a
+512-symbol vocabulary); their seconds per logged period and seconds spent measuring are extrapolated
+to the paper's budget and to every job of the experiment (every model, dataset, repetition, minimum,
+curve and triangle), and summed per paper section and in total. Models, datasets and recipes timed
+once are reused by the experiments that share them. An estimate for planning a run, not a speed
+target.
 
     python benchmarks/paper_scale_cost.py SCRATCH_DIR [EXPERIMENT ...]   (on the GPU you plan to use)
     python benchmarks/paper_scale_cost.py --config config/quick.yaml SCRATCH_DIR gpt_text   (a smoke run)
@@ -10,6 +14,7 @@ every job of one model. An estimate for planning a run, not a speed target.
 
 import argparse
 import copy
+import json
 import logging
 import math
 import re
@@ -26,13 +31,13 @@ from lossbarcode.spec import RunSpec
 
 CONFIG = Path(__file__).resolve().parents[1] / "config/config.yaml"
 
-SIZES = {"mnist": (60000, 10000, (1, 28, 28), 10, "MNIST"), "cifar10": (50000, 10000, (3, 32, 32), 10, "CIFAR-10"),
+SIZES = {"mnist": (60000, 10000, (1, 28, 28), 10, "MNIST"), "fmnist": (60000, 10000, (1, 28, 28), 10, "Fashion-MNIST"),
+         "cifar10": (50000, 10000, (3, 32, 32), 10, "CIFAR-10"),
          "svhn": (73257, 26032, (3, 32, 32), 10, "SVHN"), "cifar100": (50000, 10000, (3, 32, 32), 100, "CIFAR-100")}
 #: §7's assumed OSCAR: six languages of 5M characters, 512 symbols (lossbarcode.datasets)
 TOKENS = {"oscar": (30_000_000, 512, "OSCAR 23.01"), "mimesis_text": (107_000, 256, "mimesis")}
-PICKS = [("fcn_depth", "fcn-8", "mnist"), ("cnn_cifar10", "cnn-2-64", "cifar10"), ("cnn_bn_cifar10", "cnn-bn-2-64", "cifar10"),
-         ("resnet9_svhn_type2", "resnet9", "svhn"), ("wrn_cifar100", "wrn-16-10", "cifar100"),
-         ("gpt_oscar", "gpt-6-384", "oscar"), ("gpt_text", "gpt-2-64", "mimesis_text")]
+#: the quick profile's stand-ins, for smoke runs with --config config/quick.yaml
+SIZES |= {"mnist5k": (5000, 1000, (1, 28, 28), 10, "MNIST-5k"), "digits": (1437, 360, (1, 8, 8), 10, "digits")}
 #: the short runs: epochs, or iterations (twenty logged periods of a twentieth each)
 SHORT = {"minimum": 3, "curve": 4, "triangle": 2}
 SHORT_ITERATIONS = 40
@@ -94,6 +99,59 @@ def short(recipe):
     return recipe, recipe["epochs"]
 
 
+def largest(experiment: dict, dataset: str) -> str:
+    """The experiment's model with the most parameters on this dataset, counted on the meta device."""
+    from lossbarcode import models
+
+    if dataset in TOKENS:
+        shape, classes = (experiment["data"]["block_size"],), TOKENS[dataset][1]
+    else:
+        shape, classes = tuple(experiment.get("data", {}).get("shape", SIZES[dataset][2])), SIZES[dataset][3]
+    with torch.device("meta"):
+        return max(experiment["models"], key=lambda m: models.parameter_count(
+            models.build(m, input_shape=shape, classes=classes, **experiment.get("model_args", {}))))
+
+
+def job_counts(experiment: dict) -> dict[str, int]:
+    """How many jobs of each kind one (dataset, model) of the experiment runs, over its repetitions."""
+    n, repeat = experiment["minima"], experiment.get("repeat", {"times": 1, "refit": "all"})
+    trained = repeat["times"] if repeat["refit"] == "all" else 1
+    counts = {"minimum": n * trained, "curve": math.comb(n, 2) * repeat["times"]}
+    if experiment["triangles"]:
+        counts["triangle"] = math.comb(n, 3) * repeat["times"]
+    return counts
+
+
+def cost_of_jobs(name, experiment, model, dataset, out, device, handler) -> dict[str, tuple[float, float]]:
+    """Seconds per logged period and seconds outside training of the last job of each kind (its
+    caches warm), from short real jobs of the experiment's recipes."""
+    spec = {"experiment": name, "run": f"{dataset}-{model}", "device": device,
+            "checkpoint_every": 1, "dataset": dataset, "model": model,
+            "model_args": experiment.get("model_args", {}), "data": experiment.get("data", {}),
+            **{k: experiment[k] for k in RUN_KEYS if k in experiment}}
+    for section in ("minimum", "curve", "triangle"):
+        if section in experiment:
+            recipe = {k: v for k, v in experiment[section].items() if k not in SCHEDULING}
+            spec[section] = copy.deepcopy(recipe) if "iterations" in recipe else {**recipe, "epochs": SHORT[section]}
+            spec[section] = short(spec[section])[0]
+    if "curve" in spec and spec["curve"]["method"] == "pointchain":
+        spec["curve"]["insert_every"] = 2
+    spec = RunSpec.parse(spec)
+    data = fake(dataset, out)
+    run = f"{out}/{name}-{dataset}"
+    cost = {}
+    for seed in range(3):
+        cost["minimum"] = timed(lambda: jobs.train_minimum(spec, data, seed, f"{run}/m{seed}"), handler)
+    for a, b in [(0, 1), (0, 2), (1, 2)] if experiment["triangles"] else [(0, 1)]:
+        ends = [f"{run}/m{a}.pt", f"{run}/m{b}.pt"]
+        cost["curve"] = timed(lambda: jobs.fit_curve(spec, data, ends, f"{run}/{a}-{b}"), handler)
+    if experiment["triangles"]:
+        vertices = [f"{run}/m{s}.pt" for s in range(3)]
+        sides = [f"{run}/{p}.pt" for p in ("0-1", "0-2", "1-2")]
+        cost["triangle"] = timed(lambda: jobs.fit_triangle(spec, data, vertices, sides, f"{run}/t"), handler)
+    return cost
+
+
 def main(out, only=(), config_path=CONFIG):
     config = yaml.safe_load(Path(config_path).read_text())
     handler = Epochs()
@@ -101,47 +159,36 @@ def main(out, only=(), config_path=CONFIG):
     logging.getLogger("lossbarcode").setLevel(logging.INFO)
     device = "cuda:0" if torch.cuda.is_available() else "cpu"
     print(f"{torch.cuda.get_device_name() if device != 'cpu' else 'CPU'}, torch {torch.__version__}")
-    for experiment, model, dataset in PICKS:
-        if experiment not in config["experiments"] or (only and experiment not in only):
+    timed_before: dict[str, dict] = {}  # the same model, data and recipes: timed once
+    sections: dict[str, float] = {}
+    for name, experiment in config["experiments"].items():
+        if only and name not in only:
             continue
-        paper = config["experiments"][experiment]
-        spec = {"experiment": experiment, "run": f"{dataset}-{model}", "device": device,
-                "checkpoint_every": 1, "dataset": dataset, "model": model,
-                "model_args": paper.get("model_args", {}), "data": paper.get("data", {}),
-                **{k: paper[k] for k in RUN_KEYS if k in paper}}
-        for section in ("minimum", "curve", "triangle"):
-            if section in paper:
-                recipe = {k: v for k, v in paper[section].items() if k not in SCHEDULING}
-                spec[section] = copy.deepcopy(recipe) if "iterations" in recipe else {**recipe, "epochs": SHORT[section]}
-                spec[section] = short(spec[section])[0]
-        if "curve" in spec and spec["curve"]["method"] == "pointchain":
-            spec["curve"]["insert_every"] = 2
-        spec = RunSpec.parse(spec)
-        data = fake(dataset, out)
-        run = f"{out}/{experiment}"
-        cost = {}  # the last job of each kind: its caches are warm
-        for seed in range(3):
-            cost["minimum"] = timed(lambda: jobs.train_minimum(spec, data, seed, f"{run}/m{seed}"), handler)
-        for a, b in [(0, 1), (0, 2), (1, 2)] if paper["triangles"] else [(0, 1)]:
-            ends = [f"{run}/m{a}.pt", f"{run}/m{b}.pt"]
-            cost["curve"] = timed(lambda: jobs.fit_curve(spec, data, ends, f"{run}/{a}-{b}"), handler)
-        if paper["triangles"]:
-            vertices = [f"{run}/m{s}.pt" for s in range(3)]
-            sides = [f"{run}/{p}.pt" for p in ("0-1", "0-2", "1-2")]
-            cost["triangle"] = timed(lambda: jobs.fit_triangle(spec, data, vertices, sides, f"{run}/t"), handler)
-        n = paper["minima"]
-        counts = {"minimum": n, "curve": math.comb(n, 2), "triangle": math.comb(n, 3)}
-        total = 0.0
-        for section, (per_period, measuring) in cost.items():
-            periods = short(paper[section])[1]
-            job = periods * per_period + measuring
-            total += counts[section] * job
-            budget = (f"{paper[section]['iterations']} iterations" if "iterations" in paper[section]
-                      else f"{paper[section]['epochs']} epochs")
-            print(f"{experiment:15} {model:12} {section:8} {per_period:6.2f} s/period x {periods:6.0f} periods "
-                  f"({budget}) + {measuring:5.1f} s measuring = {job / 60:6.1f} min per job, "
-                  f"{counts[section]} jobs per model")
-        print(f"{experiment:15} {model:12} all jobs of one model: {total / 3600:.2f} GPU-hours")
+        hours = 0.0
+        for dataset in experiment["datasets"]:
+            model = largest(experiment, dataset)
+            recipes = {k: experiment.get(k) for k in ("model_args", "data", "measure", "minimum", "curve", "triangle",
+                                                      "normalisation", "triangles")}
+            key = json.dumps([model, dataset, recipes], sort_keys=True, default=str)
+            if key not in timed_before:
+                timed_before[key] = cost_of_jobs(name, experiment, model, dataset, out, device, handler)
+            counts = job_counts(experiment)
+            for section, (per_period, measuring) in timed_before[key].items():
+                periods = short(experiment[section])[1]
+                job = periods * per_period + measuring
+                jobs_here = counts[section] * len(experiment["models"])
+                hours += jobs_here * job / 3600
+                budget = (f"{experiment[section]['iterations']} iterations" if "iterations" in experiment[section]
+                          else f"{experiment[section]['epochs']} epochs")
+                print(f"{name:26} {dataset:9} {model:14} {section:8} {per_period:6.2f} s/period x {periods:6.0f} "
+                      f"periods ({budget}) + {measuring:5.1f} s measuring = {job / 60:6.1f} min per job, "
+                      f"{jobs_here} jobs (bounded by the largest model)")
+        print(f"{name:26} all jobs: {hours:.2f} GPU-hours")
+        sections[experiment["section"]] = sections.get(experiment["section"], 0.0) + hours
+    print("\nGPU-hours per paper section (each job on one device, the largest model's cost for every model)")
+    for section, hours in sections.items():
+        print(f"  {f'paper {section}' if '§' in section else f'§{section}':16} {hours:8.2f}")
+    print(f"  {'total':16} {sum(sections.values()):8.2f}")
 
 
 if __name__ == "__main__":
