@@ -167,9 +167,12 @@ def main(out, only=(), config_path=CONFIG):
         hours = 0.0
         for dataset in experiment["datasets"]:
             model = largest(experiment, dataset)
-            recipes = {k: experiment.get(k) for k in ("model_args", "data", "measure", "minimum", "curve", "triangle",
-                                                      "normalisation", "triangles")}
-            key = json.dumps([model, dataset, recipes], sort_keys=True, default=str)
+            # What a period costs: the recipes without their budgets and job resources (each experiment
+            # multiplies by its own number of periods).
+            stages = {k: {o: v for o, v in experiment[k].items() if o not in {"epochs", "iterations", *SCHEDULING}}
+                      for k in ("minimum", "curve", "triangle") if k in experiment}
+            setting = {k: experiment.get(k) for k in ("model_args", "data", "measure", "normalisation")}
+            key = json.dumps([model, dataset, stages, setting], sort_keys=True, default=str)
             if key not in timed_before:
                 timed_before[key] = cost_of_jobs(name, experiment, model, dataset, out, device, handler)
             counts = job_counts(experiment)
