@@ -61,9 +61,11 @@ def render(kind: str, runs: list[dict], *, scale: str, title: str, out: str | Pa
     out = Path(out)
     paths = [out.with_suffix(".png"), out.with_suffix(".pdf")]
     for path in paths:
-        # No creation date in the pdf, so rerunning on the same records gives the same bytes.
+        # No creation date in the pdf, so rerunning on the same records gives the same bytes. A tight
+        # box: a legend wider than the panels (long experiment labels) grows the figure, never cut.
         metadata = {"CreationDate": None} if path.suffix == ".pdf" else None
-        atomic_write(path, lambda f, fmt=path.suffix[1:], md=metadata: fig.savefig(f, format=fmt, dpi=DPI, metadata=md))
+        atomic_write(path, lambda f, fmt=path.suffix[1:], md=metadata: fig.savefig(
+            f, format=fmt, dpi=DPI, metadata=md, bbox_inches="tight", pad_inches=0.1))
 
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=module.COLUMNS, lineterminator="\n")
