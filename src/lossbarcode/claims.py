@@ -12,18 +12,16 @@ and no matplotlib.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import fmean
 
-from . import models, pages
+from . import models, pages, tables
 from .figures.records import experiment_label
 from .figures.robustness import interval
-from .io import atomic_write
+from .io import atomic_write, write_csv
 
 HOLDS, FAILS, PENDING = "holds", "does not hold", "not computed yet"
 COLUMNS = ("claim", "item", "statement", "paper", "ours", "statistic", "verdict", "scale", "data")
@@ -261,15 +259,14 @@ def intervals(records: list[dict], spec: dict) -> Outcome:
         groups.setdefault((r["dataset"], experiment_label(r)), []).append(r)
     for (dataset, variant), runs in groups.items():
         deaths = [sorted(finite_deaths(r)) for r in runs]
+        ranks = min(map(len, deaths))  # the ranks every repetition has
+        if len(runs) < 2 or not ranks:
+            continue
         floor = _mean([loss for r in runs for loss in r["barcode"]["minima"]["train_loss"]])
         worst = 0.0
-        for rank in range(min(map(len, deaths), default=0)):
-            mean, low, high = interval([d[rank] for d in deaths])
-            if math.isnan(low):
-                continue
+        for rank in range(ranks):
+            mean, _, high = interval([d[rank] for d in deaths])
             worst = max(worst, (high - mean) / (mean - floor) if mean > floor else math.inf)
-        if len(runs) < 2 or not min(map(len, deaths)):
-            continue
         decided.append(worst < spec["narrow"])
         shown.append(f"{variant}, {dataset}: widest ± {100 * worst:.3g}% of its bar height ({len(runs)} repetitions)")
     return Outcome("; ".join(shown) or "fewer than two repetitions",
@@ -358,27 +355,18 @@ def summary(rows: list[dict], scale: str) -> str:
             "Each statistic is computed by lossbarcode.claims from the barcodes of this run.")
 
 
-def markdown(rows: list[dict], *, scale: str) -> str:
-    lines = [f"# {TITLE}", "", summary(rows, scale), "",
-             "| " + " | ".join(SHOWN.values()) + " |", "|" + "|".join("---" for _ in SHOWN) + "|"]
-    lines += ["| " + " | ".join(str(r[c]).replace("|", "\\|") or "—" for c in SHOWN) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
 def render(claims: list[dict], records: Callable[[list[dict]], list[dict]], *, scale: str,
            out: str | Path) -> list[Path]:
     """Writes out.csv, out.md and out.html (the report's page), each atomically, with one row per claim;
     ``claims`` are the configured claims (``name``, the spec, ``runs``), ``records`` loads a claim's runs.
     Returns the three paths."""
     rows = [row(c["name"], c, records(c["runs"]), scale) for c in claims]
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
+    cells = [[str(r[c]) for c in SHOWN] for r in rows]
     out = Path(out)
     paths = [out.with_suffix(".csv"), out.with_suffix(".md"), out.with_suffix(".html")]
-    atomic_write(paths[0], lambda f: f.write(text.getvalue().encode()))
-    atomic_write(paths[1], lambda f: f.write(markdown(rows, scale=scale).encode()))
+    write_csv(paths[0], COLUMNS, rows)
+    atomic_write(paths[1], lambda f: f.write(tables.markdown(TITLE, summary(rows, scale), list(SHOWN.values()),
+                                                             cells).encode()))
     pages.write(paths[2], pages.table(TITLE, summary(rows, scale), list(SHOWN.values()),
-                                      [[str(r[c]) or "—" for c in SHOWN] for r in rows]))
+                                      [[text or "—" for text in r] for r in cells]))
     return paths

@@ -104,11 +104,11 @@ def main(argv: list[str] | None = None) -> None:
             p.add_argument("--paper", type=_json_object("--paper", "model name -> the paper's value"), default={},
                            help="JSON object: the paper's values by model name, shown beside ours")
 
-    p = verbs.add_parser("claims", help="check the papers' findings on the barcodes (claims.csv and claims.md)")
+    p = verbs.add_parser("claims", help="check the papers' findings on the barcodes (claims.csv, .md, .html)")
     p.add_argument("--claims", type=json.loads, required=True,
                    help="JSON list of claims: name, kind, item, statement, options, and runs (records as --runs)")
     p.add_argument("--scale", required=True, choices=["quick", "paper"])
-    p.add_argument("--out", required=True, help="output path without suffix (.csv, .md)")
+    p.add_argument("--out", required=True, help="output path without suffix (.csv, .md, .html)")
 
     p = verbs.add_parser("serve", help="fork jobs from a process that has torch imported (the workflow starts it)")
     p.add_argument("--socket", required=True, help="the Unix socket to listen on")

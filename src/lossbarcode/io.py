@@ -8,12 +8,15 @@ unpickling arbitrary objects, so a file received from someone else cannot run co
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
 import pickle
 import shlex
 import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +88,15 @@ def _restore(obj: Any) -> Any:
     if obj in ("inf", "-inf"):
         return float(obj)
     return obj
+
+
+def write_csv(path: str | os.PathLike, columns: Sequence[str], rows: Iterable[dict]) -> Path:
+    """Rows (dicts keyed by ``columns``) as CSV under a header line, every number as Python prints it."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return atomic_write(path, lambda f: f.write(text.getvalue().encode()))
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:

@@ -364,7 +364,7 @@ def table(kind: str, title: str, scale: str, runs: list[dict], out: str, paper: 
 
 def claims(claims: list[dict], scale: str, out: str) -> None:
     """Checks the papers' findings (``claims``: each a configured claim with its ``name`` and ``runs``)
-    and writes out.csv and out.md, one row per claim."""
+    and writes out.csv, out.md and out.html, one row per claim."""
     from . import claims as checked
 
     cache: dict[str, dict] = {}

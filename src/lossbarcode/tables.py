@@ -10,8 +10,6 @@ Markdown table under the title, the scale and the data, numbers rounded for read
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import statistics
 from collections.abc import Callable
@@ -20,7 +18,7 @@ from pathlib import Path
 
 from . import pages
 from .figures.records import experiment_label
-from .io import atomic_write
+from .io import atomic_write, write_csv
 
 METRICS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
 
@@ -121,9 +119,13 @@ def readable(kind: str, rows: list[dict], *, unit: str, held_out: str) -> tuple[
 
 
 def markdown(title: str, note: str, headers: list[str], cells: list[list[str]]) -> str:
-    """A Markdown table under a heading and a line saying what it is made of."""
-    lines = [f"# {title}", "", note, "", "| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in cells]
+    """A Markdown table under a heading and a line saying what it is made of (a ``|`` in a cell escaped,
+    an empty cell shown as a dash)."""
+    def row(texts):
+        return "| " + " | ".join(t.replace("|", "\\|") or "—" for t in texts) + " |"
+
+    lines = [f"# {title}", "", note, "", row(headers), "|" + "|".join("---" for _ in headers) + "|"]
+    lines += [row(texts) for texts in cells]
     return "\n".join(lines) + "\n"
 
 
@@ -138,17 +140,13 @@ def render(kind: str, records: list[dict], *, scale: str, title: str, out: str |
         raise ValueError("no runs to tabulate")
     spec = KINDS[kind]
     rows = spec.rows([{**r, "paper": (paper or {}).get(r["model"])} for r in records])
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=spec.columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
     out = Path(out)
     units = {u for r in records for u in r["barcode"]["minima"].get("unit") or [] if u}
     headers, cells = readable(kind, rows, unit="/".join(sorted(units)) or "sample",
                               held_out="/".join(dict.fromkeys(r.get("held_out", "test") for r in records)))
     note = f"{scale} scale; data: {', '.join(dict.fromkeys(r['dataset_title'] for r in records))}."
     paths = [out.with_suffix(".csv"), out.with_suffix(".md"), out.with_suffix(".html")]
-    atomic_write(paths[0], lambda f: f.write(text.getvalue().encode()))
+    write_csv(paths[0], spec.columns, rows)
     atomic_write(paths[1], lambda f: f.write(markdown(title, note, headers, cells).encode()))
     pages.write(paths[2], pages.table(title, note, headers, cells))
     return paths

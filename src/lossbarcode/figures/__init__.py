@@ -7,13 +7,11 @@ imported only when a figure is drawn, so importing this package keeps job start-
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
-from ..io import atomic_write
+from ..io import atomic_write, write_csv
 from . import (
     barcodes, bn_comparison, curve_profiles, embedding, generalization, h1_diagram, robustness, saddle_spread,
     to_score, triangle_budgets, triangle_surface,
@@ -67,9 +65,5 @@ def render(kind: str, runs: list[dict], *, scale: str, title: str, out: str | Pa
         atomic_write(path, lambda f, fmt=path.suffix[1:], md=metadata: fig.savefig(
             f, format=fmt, dpi=DPI, metadata=md, bbox_inches="tight", pad_inches=0.1))
 
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=module.COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(module.rows(runs))
-    atomic_write(out.with_suffix(".csv"), lambda f: f.write(text.getvalue().encode()))
+    write_csv(out.with_suffix(".csv"), module.COLUMNS, module.rows(runs))
     return paths
