@@ -98,6 +98,16 @@ def test_a_minimum_that_keeps_its_best_epoch_says_which(digits, tmp_path):
     assert best["train_loss"] < last["train_loss"]
 
 
+def test_a_compiled_minimum_is_the_eager_one(digits, tmp_path):
+    """A recipe's ``compile`` reaches the job's landscape and optimizer: the same minimum up to
+    float rounding, and its record says how it was trained."""
+    jobs.train_minimum(spec(), digits, 2, str(tmp_path / "eager"))
+    jobs.train_minimum(spec(compile="default"), digits, 2, str(tmp_path / "compiled"))
+    eager, compiled = (jobs.read_minimum(str(tmp_path / f"{name}.pt"))["theta"] for name in ("eager", "compiled"))
+    torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-5)
+    assert read_json(tmp_path / "compiled.json")["recipe"]["compile"] == "default"
+
+
 def test_divergence_names_experiment_model_seed_and_the_fix(digits, tmp_path):
     with pytest.raises(FloatingPointError) as error:
         jobs.train_minimum(spec(optimizer="sgd", lr=1e30), digits, 4, str(tmp_path / "m"))

@@ -254,3 +254,45 @@ def test_li_resnets_as_landscapes(name):
     """Li et al.'s post-activation ResNet with its shortcuts and without (the -NS twin), as the
     residual networks above: vmapped training losses and BN-re-estimated measured losses."""
     test_residual_networks_as_landscapes(name, (1, 8, 8))
+
+
+def test_compiled_training_objective_equals_the_eager_one():
+    """``compile`` changes how the training objective runs, not what it computes: the same losses
+    and gradients at one point (BN by batch statistics included) and, for a stack of points, the
+    eager vmapped path. Measurements never go through the compiler."""
+    x, y = data()
+    eager, compiled = (NetworkLandscape(mlp(bn=True), (x, y), batch_size=32, seed=5, compile=c)
+                       for c in (None, "default"))
+    assert compiled.train_loss is not compiled._train_loss and eager.train_loss == eager._train_loss
+    theta = eager.flatten() + 0.1 * torch.randn(eager.dim, generator=torch.Generator().manual_seed(2))
+    for _ in range(3):  # three minibatches in the same order
+        points = [theta.clone().requires_grad_() for _ in range(2)]
+        losses = [landscape.loss(p) for landscape, p in zip((eager, compiled), points)]
+        for loss, p in zip(losses, points):
+            loss.backward()
+        torch.testing.assert_close(losses[1], losses[0], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(points[1].grad, points[0].grad, rtol=1e-4, atol=1e-6)
+    stack = torch.stack([theta, 1.1 * theta])
+    torch.testing.assert_close(compiled.loss(stack), eager.loss(stack), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(compiled.metrics(stack)["loss"], eager.metrics(stack)["loss"], rtol=0, atol=0)
+
+
+def test_the_eager_path_never_imports_the_compiler():
+    """torch.compile's import (torch._dynamo) costs seconds that short jobs must not pay: training
+    and measuring without ``compile`` leaves it unimported."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, torch\n"
+        "from lossbarcode import models\n"
+        "from lossbarcode.landscape import NetworkLandscape\n"
+        "from lossbarcode.train import Recipe, optimize\n"
+        "model = models.build('cnn-bn-1-8', input_shape=(3, 8, 8), classes=10)\n"
+        "landscape = NetworkLandscape(model, (torch.rand(64, 3, 8, 8), torch.randint(0, 10, (64,))), batch_size=16)\n"
+        "theta = torch.nn.Parameter(landscape.flatten())\n"
+        "optimize([theta], lambda step: landscape.loss(theta), Recipe(steps=4, lr=0.1, optimizer='adam'))\n"
+        "landscape.loss(torch.stack([theta.detach()] * 2)); landscape.metrics(torch.stack([theta.detach()] * 2))\n"
+        "assert 'torch._dynamo' not in sys.modules, 'the eager path imported torch._dynamo'\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)

@@ -326,3 +326,41 @@ def test_best_train_loss_compares_the_epochs_of_the_whole_recipe():
     p = torch.nn.Parameter(torch.ones(2))
     with pytest.raises(ValueError, match="run its 40 steps in one call, not steps 0..20"):
         optimize([p], lambda step: (p**2).sum(), replace(LATE_JUMP, keep="best_train_loss"), steps=range(20))
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"optimizer": "sgd", "momentum": 0.9, "nesterov": True, "weight_decay": 5e-2},
+        {"optimizer": "adam", "weight_decay": 1e-2, "decay_mask": "skip_1d"},
+        {"optimizer": "adamw", "weight_decay": 0.1, "clip_grad_norm": 1.0},
+    ],
+)
+def test_compiled_updates_equal_eager_ones_with_one_graph(fields):
+    """``compile`` runs the same update through torch.compile: the same parameters after a schedule
+    whose learning rate changes every step, and one graph for all of them (the learning rate and
+    the step count reach it as tensors, not as constants that would each be a new graph)."""
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
+    from lossbarcode.train import Optimizer
+
+    torch._dynamo.reset()
+    counters.clear()
+    recipe = Recipe(steps=12, lr=0.05, schedule="warmup_cosine", schedule_args={"warmup": 3}, **fields)
+    start = torch.randn(2, 7, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    mask = [torch.tensor([1.0, 0.0]).reshape(2, 1)] if recipe.decay_mask else None
+    eager, compiled = torch.nn.Parameter(start.clone()), torch.nn.Parameter(start.clone())
+    optimizers = Optimizer([eager], recipe, mask), Optimizer([compiled], replace(recipe, compile="default"), mask)
+    for step in range(recipe.steps):
+        for p, optimizer in zip((eager, compiled), optimizers):
+            p.grad = None
+            ((p - 1).pow(2).sum() + p.sin().sum() * (step + 1)).backward()
+            optimizer.step(recipe.lr_at(step))
+    torch.testing.assert_close(compiled, eager, rtol=1e-12, atol=1e-12)
+    assert counters["stats"]["unique_graphs"] == 1
+
+
+def test_unknown_compile_mode_is_refused():
+    with pytest.raises(ValueError, match="unknown compile mode 'fast'"):
+        Recipe(steps=1, lr=0.1, compile="fast")

@@ -210,7 +210,7 @@ def test_schema_enums_are_the_registries():
     """Registries that need torch are listed in the schema (the DAG is built without torch); they
     must not drift apart."""
     from lossbarcode.augment import AUGMENTATIONS, NORMALISATIONS
-    from lossbarcode.train import DECAY_MASKS, KEEPS, OPTIMIZERS, SCHEDULES
+    from lossbarcode.train import COMPILE_MODES, DECAY_MASKS, KEEPS, OPTIMIZERS, SCHEDULES
 
     schema = yaml.safe_load((ROOT / "config/schema.yaml").read_text())
     recipe = schema["$defs"]["recipe"]["properties"]
@@ -218,6 +218,7 @@ def test_schema_enums_are_the_registries():
     assert recipe["schedule"]["enum"] == list(SCHEDULES)
     assert recipe["optimizer"]["enum"] == list(OPTIMIZERS)
     assert recipe["decay_mask"]["enum"] == list(DECAY_MASKS)
+    assert recipe["compile"]["enum"] == list(COMPILE_MODES)
     assert recipe["augmentation"]["enum"] == list(AUGMENTATIONS)
     assert experiment["normalisation"]["enum"] == list(NORMALISATIONS)
     assert experiment["minimum"]["properties"]["keep"]["enum"] == list(KEEPS)

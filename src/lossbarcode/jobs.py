@@ -64,8 +64,8 @@ def landscape_for(spec: RunSpec, data_path: str, stage: str, seed: int):
     model = models.build(spec.model, input_shape=input_shape, classes=classes, **spec.model_args)
     landscape = NetworkLandscape(
         model, train, test, task=dataset.task, batch_size=recipe.batch_size, augment=augment, seed=seed,
-        device=device, precision=recipe.precision, channels_last=recipe.channels_last, measure_train=spec.measure.train,
-        measure_test=spec.measure.test, measure_seed=spec.measure.seed,
+        device=device, precision=recipe.precision, channels_last=recipe.channels_last, compile=recipe.compile,
+        measure_train=spec.measure.train, measure_test=spec.measure.test, measure_seed=spec.measure.seed,
     )
     if device.type != "cuda" and recipe.precision != "fp32":
         log.info("precision %s applies on a GPU only; training on the CPU in float32", recipe.precision)

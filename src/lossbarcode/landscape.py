@@ -136,6 +136,10 @@ class NetworkLandscape(Landscape):
     (``metrics``, ``evaluate``) are always exact float32, since barcodes are made of them. On a
     CPU every precision is float32. ``channels_last`` lays training batches of images out channels
     last (NHWC), which recent GPUs' convolution kernels prefer; the values are the same.
+    ``compile`` runs the training objective at one point (the forward pass, the loss and, through
+    it, the backward pass) through ``torch.compile`` in that mode (``train.COMPILE_MODES``; None:
+    eager). A stack of points (the point chain's) is vmapped, which torch.compile does not trace
+    into: it stays eager. Measurements never go through the compiler.
     """
 
     def __init__(
@@ -154,6 +158,7 @@ class NetworkLandscape(Landscape):
         vmap_samples: int = 16384,
         precision: str = "fp32",
         channels_last: bool = False,
+        compile: str | None = None,
         measure_train: int | None = None,
         measure_test: int | None = None,
         measure_seed: int = 0,
@@ -187,6 +192,10 @@ class NetworkLandscape(Landscape):
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
         self.augment = augment
         self.channels_last = channels_last
+        self.train_loss = self._train_loss
+        if compile is not None:
+            log.info("compiling the training objective with torch.compile (mode %s)", compile)
+            self.train_loss = torch.compile(self._train_loss, mode=compile, dynamic=False)
         # vmap pays on a GPU (many small forward passes become one); on a CPU a loop is as fast
         # (benchmarks/batched_evaluation.py), so that is the default there.
         self.vmap = self.device.type == "cuda" if vmap is None else vmap
@@ -247,17 +256,15 @@ class NetworkLandscape(Landscape):
     def loss(self, theta: Tensor) -> Tensor:
         batch, single = self.as_batch(theta)
         x, y = self.next_batch()
-        units = self.task.units(y)
-
-        def one(flat: Tensor) -> Tensor:
-            bf16 = self.precision == "bf16"
-            with torch.autocast("cuda", torch.bfloat16) if bf16 else contextlib.nullcontext():
-                logits = self.task.logits(self.train_model, self.unflatten(flat), x)
-            return self.task.loss_sum(logits, y) / units
-
         if single:
-            return one(batch[0])
-        return self._map(one, batch, units=units)
+            return self.train_loss(batch[0], x, y)
+        return self._map(self.train_loss, batch, x, y, units=self.task.units(y))
+
+    def _train_loss(self, flat: Tensor, x: Tensor, y: Tensor) -> Tensor:
+        """The training objective at one parameter vector: the mean loss over the batch's units."""
+        with torch.autocast("cuda", torch.bfloat16) if self.precision == "bf16" else contextlib.nullcontext():
+            logits = self.task.logits(self.train_model, self.unflatten(flat), x)
+        return self.task.loss_sum(logits, y) / self.task.units(y)
 
     def _map(self, fn, batch: Tensor, *shared, units: int):
         """``fn`` over the rows of ``batch`` (with ``shared`` arguments, ``units`` of the task's data

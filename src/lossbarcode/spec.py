@@ -44,7 +44,8 @@ def _build(cls, values: dict, where: str):
 class Stage:
     """A training recipe as the config writes it: a budget of ``epochs`` of the run's training data or
     of ``iterations`` (steps), schedule arguments counted in the same unit, and the optimizer's
-    options (``train.Recipe``), plus the stage's ``augmentation`` of training batches."""
+    options (``train.Recipe``), plus the stage's ``augmentation`` of training batches and how its
+    steps run on the device (``precision``, ``channels_last``, ``compile``)."""
 
     optimizer: str
     lr: float
@@ -62,6 +63,7 @@ class Stage:
     schedule_args: dict = field(default_factory=dict)
     precision: str = "fp32"
     channels_last: bool = False
+    compile: str | None = None
     augmentation: str | None = None
     #: Garipov et al.'s families (curves, triangles) decay the sampled point, not their parameters.
     decays_sampled_points: ClassVar[bool] = False
@@ -82,6 +84,7 @@ class Stage:
             schedule_args=self.schedule_args, lr=self.lr, optimizer=self.optimizer, momentum=self.momentum,
             nesterov=self.nesterov, weight_decay=0.0 if self.decays_sampled_points else self.weight_decay,
             betas=self.betas, eps=self.eps, clip_grad_norm=self.clip_grad_norm, decay_mask=self.decay_mask,
+            compile=self.compile,
         )
 
     def steps_per_log(self, steps_per_epoch: int) -> int:

@@ -30,6 +30,9 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 #: Which parameters a run ends with: those after its last step, or those at the end of the logging
 #: period (an epoch) with the lowest mean training loss (``BestPeriod`` says exactly what is compared).
 KEEPS = ("last", "best_train_loss")
+#: ``torch.compile``'s modes, for a recipe whose training step is compiled (None: eager, the
+#: default). ``reduce-overhead`` adds CUDA graphs on a GPU.
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 # ----- schedules: a factor of the learning rate at each step ---------------------------------
@@ -187,6 +190,8 @@ class Recipe:
     ``keep`` names the parameters the run ends with (``KEEPS``): ``last``, those after the last
     step, or ``best_train_loss``, those at the end of the logging period whose mean minibatch loss
     was the lowest (``BestPeriod``; paper 002 §5's type 1 minima, as the authors' find_minimas.py).
+    ``compile`` names a ``torch.compile`` mode (``COMPILE_MODES``) for the optimizer's update, None
+    for eager; the landscape compiles the objective (``NetworkLandscape``'s ``compile``).
     """
 
     steps: int
@@ -202,6 +207,7 @@ class Recipe:
     clip_grad_norm: float | None = None
     decay_mask: str | None = None
     keep: str = "last"
+    compile: str | None = None
 
     def __post_init__(self):
         if self.steps < 1:
@@ -233,6 +239,8 @@ class Recipe:
             raise ValueError(f"unknown decay_mask {self.decay_mask!r}; choose one of {tuple(DECAY_MASKS)} (or none)")
         if self.keep not in KEEPS:
             raise ValueError(f"unknown keep {self.keep!r}; choose one of {KEEPS}")
+        if self.compile is not None and self.compile not in COMPILE_MODES:
+            raise ValueError(f"unknown compile mode {self.compile!r}; choose one of {COMPILE_MODES} (or none)")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -275,6 +283,10 @@ class Optimizer:
     ``decay_mask`` holds one 0/1 tensor per parameter tensor (or None: all of it decays), each
     broadcastable to its tensor (a ``[dim]`` mask serves a ``[batch, dim]`` stack of starts);
     a recipe with a ``decay_mask`` rule and weight decay must be given one.
+
+    A recipe with ``compile`` runs ``update`` through ``torch.compile`` in that mode (imported
+    only then), with the learning rate and the step count as tensors so that one graph serves
+    every step.
     """
 
     def __init__(self, params: Sequence[Tensor], recipe: Recipe, decay_mask: Sequence[Tensor | None] | None = None):
@@ -292,6 +304,12 @@ class Optimizer:
                        zip(self.params, masks)]
         self.state: list[dict] = [{} for _ in self.params]
         self.steps = 0
+        self.compiled = None
+        if recipe.compile is not None:
+            self.compiled = torch.compile(update, mode=recipe.compile, dynamic=False)
+            device = self.params[0].device
+            self.scalars = (torch.zeros((), dtype=torch.float64, device=device),
+                            torch.zeros((), dtype=torch.float64, device=device))
 
     def state_dict(self) -> dict:
         return {"steps": self.steps, "state": [{k: v.detach().cpu().clone() for k, v in s.items()} for s in self.state]}
@@ -322,33 +340,53 @@ class Optimizer:
         r = self.recipe
         if r.clip_grad_norm is not None:
             self.clip_gradients(r.clip_grad_norm)
+        lr_now, step_now = lr, self.steps
+        if self.compiled is not None:
+            # A new value of a Python number is a new graph to torch.compile, a new value of a
+            # tensor is not; fill_ takes its value as a kernel argument, so the host never waits.
+            lr_now, step_now = self.scalars
+            lr_now.fill_(lr)
+            step_now.fill_(self.steps)
         for p, state, decays in zip(self.params, self.state, self.decays):
             if p.grad is None:
                 continue
-            g = p.grad
-            if r.weight_decay and r.optimizer != "adamw":
-                decayed = g.add(p, alpha=r.weight_decay)
-                g = decayed if decays is None else torch.where(decays, decayed, g)
-            if r.optimizer == "sgd":
-                if r.momentum:
-                    buf = state.get("momentum")
-                    state["momentum"] = buf = g.clone() if buf is None else buf.mul_(r.momentum).add_(g)
-                    g = g.add(buf, alpha=r.momentum) if r.nesterov else buf
-                p.add_(g, alpha=-lr)
-                continue
-            if r.optimizer == "adamw" and r.weight_decay:
-                if decays is None:
-                    p.mul_(1 - lr * r.weight_decay)
-                else:
-                    p.copy_(torch.where(decays, p * (1 - lr * r.weight_decay), p))
-            beta1, beta2 = r.betas
-            m = state.setdefault("m", torch.zeros_like(p))
-            v = state.setdefault("v", torch.zeros_like(p))
-            m.lerp_(g, 1 - beta1)
-            v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-            step_size = lr / (1 - beta1**self.steps)
-            denom = (v.sqrt() / math.sqrt(1 - beta2**self.steps)).add_(r.eps)
-            p.addcdiv_(m, denom, value=-step_size)
+            for name in STATE[r.optimizer] if r.optimizer != "sgd" or r.momentum else ():
+                if name not in state:
+                    state[name] = torch.zeros_like(p)
+            (self.compiled or update)(p, p.grad, state, decays, lr_now, step_now, r)
+
+
+#: The state tensors each optimizer keeps per parameter tensor (SGD's only with momentum).
+STATE = {"sgd": ("momentum",), "adam": ("m", "v"), "adamw": ("m", "v")}
+
+
+def update(p: Tensor, g: Tensor, state: dict[str, Tensor], decays: Tensor | None, lr, step, r: Recipe) -> None:
+    """One parameter tensor's update by ``r``'s optimizer, by torch.optim's rules. ``lr`` and ``step`` (the
+    number of this update, from 1) are numbers, or 0-dim tensors on ``p``'s device when compiled;
+    ``state`` holds the optimizer's zero-initialised buffers (``STATE``), ``decays`` which
+    coordinates weight decay applies to (None: all)."""
+    if r.weight_decay and r.optimizer != "adamw":
+        decayed = g.add(p, alpha=r.weight_decay)
+        g = decayed if decays is None else torch.where(decays, decayed, g)
+    if r.optimizer == "sgd":
+        if r.momentum:  # the zero buffer's first update is g itself, as torch.optim's clone
+            buf = state["momentum"].mul_(r.momentum).add_(g)
+            g = g.add(buf, alpha=r.momentum) if r.nesterov else buf
+        p.sub_(g * lr)
+        return
+    if r.optimizer == "adamw" and r.weight_decay:
+        if decays is None:
+            p.mul_(1 - lr * r.weight_decay)
+        else:
+            p.copy_(torch.where(decays, p * (1 - lr * r.weight_decay), p))
+    beta1, beta2 = r.betas
+    m, v = state["m"], state["v"]
+    m.lerp_(g, 1 - beta1)
+    v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+    step_size = lr / (1 - beta1**step)
+    bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+    denom = (v.sqrt() / bias_correction2_sqrt).add_(r.eps)
+    p.addcdiv_(m * step_size, denom, value=-1)
 
 
 def make_optimizer(
