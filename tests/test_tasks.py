@@ -220,3 +220,14 @@ def test_readme_example_barcode_of_your_own_language_model_on_your_own_text(tmp_
         i, j = map(int, pair.split("-"))
         assert height >= max(barcode["minima"][i], barcode["minima"][j]) - 1e-6
     assert landscape.metrics(minima[0], "test")["unit"] == "token"
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32, torch.float64])
+def test_losses_are_summed_in_float32_at_least(dtype):
+    """Low-precision logits are summed in float32; float64 ones keep their precision."""
+    logits = torch.randn(6, 4, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    targets = torch.randint(0, 5, (6, 4), generator=torch.Generator().manual_seed(1))
+    loss = tasks.get("causal_lm").loss_sum(logits.to(dtype), targets)
+    assert loss.dtype == torch.promote_types(dtype, torch.float32)
+    expected = torch.nn.functional.cross_entropy(logits.to(dtype).double().flatten(0, 1), targets.flatten(), reduction="sum")
+    torch.testing.assert_close(loss.double(), expected, rtol=1e-12 if dtype == torch.float64 else 1e-5, atol=0)

@@ -54,7 +54,9 @@ class Task:
     def loss_sum(self, logits: Tensor, targets: Tensor) -> Tensor:
         """The cross-entropy (nats) summed over the batch's units, in float32 at least."""
         self.check(logits, targets)
-        return F.cross_entropy(logits.flatten(0, -2).float(), targets.flatten(), reduction="sum")
+        logits = logits.flatten(0, -2)
+        logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # bf16 up, float64 kept
+        return F.cross_entropy(logits, targets.flatten(), reduction="sum")
 
     def hits(self, logits: Tensor, targets: Tensor) -> Tensor:
         """How many of the batch's units are predicted right (top-1)."""
