@@ -3,7 +3,7 @@
 The workflow lets several small jobs share one GPU (``--jobs-per-gpu k``). Here each of k spawned
 processes leases its device as a job does, through ``lossbarcode.devices.lease(jobs_per_gpu=k)``
 (lock files in a temporary folder; one GPU made visible, so all k land on it), and trains a
-minimum through our path, ``ours()`` of benchmarks/gpu_training.py (``NetworkLandscape.loss`` +
+minimum through our path, ``ours()`` of benchmarks/training_step.py (``NetworkLandscape.loss`` +
 ``optimize``, Adam), on synthetic device-resident data of the paper's shapes. All start together:
 warm-up steps, a barrier, then the timed steps. Aggregate samples/s = k * steps * batch over the
 time from the first job's timed start to the last one's end; the last column divides it by that
@@ -23,9 +23,9 @@ from multiprocessing.connection import wait
 
 import torch
 
-# ours() is gpu_training.py's, imported rather than copied so both measure one training path
-# (this script's folder is on sys.path, and spawned workers inherit it).
-from gpu_training import ARGS, SHAPES, ours
+# training_step.py's models, data and ours(), imported rather than copied so both measure one
+# training path (this script's folder is on sys.path, and spawned workers inherit it).
+from training_step import MODELS, data, ours
 from lossbarcode import devices, models
 
 
@@ -34,21 +34,19 @@ def job(name, k, gpu, args, barrier, results):
     if not gpu:
         torch.set_num_threads(max(1, os.cpu_count() // k))  # k jobs with all cores each would oversubscribe
     with devices.lease("cuda", jobs_per_gpu=k) as device:
-        family = name.split("-")[0]
-        shape = SHAPES[family]
-        x = torch.rand(args.samples, *shape, device=device)
-        y = torch.randint(0, 10, (args.samples,), device=device)
-        model = models.build(name, input_shape=shape, classes=10, **ARGS[family]).to(device)
-        warm_up = ours(model, x, y, args.batch, args.steps // 4, args.precision)
-        timed = ours(model, x, y, args.batch, args.steps, args.precision)
+        shape, classes, kwargs = MODELS[name]
+        x, y = data(name, args.samples, device)
+        model = models.build(name, input_shape=shape, classes=classes, **kwargs).to(device)
+        train = ours(model, x, y, args.batch, args.precision)
+        warm_up = range(args.steps // 4)
         barrier.wait()  # overlap from the first step: warm-up also runs beside the other jobs
-        warm_up()
+        train(warm_up)
         if gpu:
             torch.cuda.synchronize(device)
         barrier.wait()
         # time.monotonic is CLOCK_MONOTONIC on Linux: one clock for all processes (perf_counter need not be).
         start = time.monotonic()
-        timed()
+        train(range(warm_up.stop, warm_up.stop + args.steps))
         if gpu:
             torch.cuda.synchronize(device)
         results.put((start, time.monotonic()))
@@ -76,7 +74,7 @@ def run(name, k, gpu, args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["fcn-8", "cnn-2-64"])
+    parser.add_argument("--models", nargs="+", default=["fcn-8", "cnn-2-64"], choices=list(MODELS))
     parser.add_argument("--k", nargs="+", type=int, default=[1, 2, 4, 8], choices=devices.JOBS_PER_GPU)
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--batch", type=int, default=128)
