@@ -6,9 +6,11 @@ triangle) of its largest model (the most parameters: it bounds the others' cost)
 to the paper's budget and to every job of the experiment (every model, dataset, repetition, minimum,
 curve and triangle), and summed per paper section and in total. Models, datasets and recipes timed
 once are reused by the experiments that share them. An estimate for planning a run, not a speed
-target.
+target. ``--jobs-only`` times nothing: it lists the work (jobs, their budgets, the largest model's
+parameters), what a machine without the GPU can say.
 
     python benchmarks/paper_scale_cost.py SCRATCH_DIR [EXPERIMENT ...]   (on the GPU you plan to use)
+    python benchmarks/paper_scale_cost.py --jobs-only SCRATCH_DIR        (the work, on any machine)
     python benchmarks/paper_scale_cost.py --config config/quick.yaml SCRATCH_DIR gpt_text   (a smoke run)
 """
 
@@ -99,8 +101,9 @@ def short(recipe):
     return recipe, recipe["epochs"]
 
 
-def largest(experiment: dict, dataset: str) -> str:
-    """The experiment's model with the most parameters on this dataset, counted on the meta device."""
+def largest(experiment: dict, dataset: str) -> tuple[str, int]:
+    """The experiment's model with the most parameters on this dataset, and how many, counted on the
+    meta device."""
     from lossbarcode import models
 
     if dataset in TOKENS:
@@ -108,8 +111,11 @@ def largest(experiment: dict, dataset: str) -> str:
     else:
         shape, classes = tuple(experiment.get("data", {}).get("shape", SIZES[dataset][2])), SIZES[dataset][3]
     with torch.device("meta"):
-        return max(experiment["models"], key=lambda m: models.parameter_count(
-            models.build(m, input_shape=shape, classes=classes, **experiment.get("model_args", {}))))
+        counts = {m: models.parameter_count(models.build(m, input_shape=shape, classes=classes,
+                                                         **experiment.get("model_args", {})))
+                  for m in experiment["models"]}
+    model = max(counts, key=counts.get)
+    return model, counts[model]
 
 
 def job_counts(experiment: dict) -> dict[str, int]:
@@ -152,13 +158,14 @@ def cost_of_jobs(name, experiment, model, dataset, out, device, handler) -> dict
     return cost
 
 
-def main(out, only=(), config_path=CONFIG):
+def main(out, only=(), config_path=CONFIG, jobs_only=False):
     config = yaml.safe_load(Path(config_path).read_text())
     handler = Epochs()
     logging.getLogger("lossbarcode").addHandler(handler)
     logging.getLogger("lossbarcode").setLevel(logging.INFO)
     device = "cuda:0" if torch.cuda.is_available() else "cpu"
-    print(f"{torch.cuda.get_device_name() if device != 'cpu' else 'CPU'}, torch {torch.__version__}")
+    if not jobs_only:
+        print(f"{torch.cuda.get_device_name() if device != 'cpu' else 'CPU'}, torch {torch.__version__}")
     timed_before: dict[str, dict] = {}  # the same model, data and recipes: timed once
     sections: dict[str, float] = {}
     for name, experiment in config["experiments"].items():
@@ -166,7 +173,15 @@ def main(out, only=(), config_path=CONFIG):
             continue
         hours = 0.0
         for dataset in experiment["datasets"]:
-            model = largest(experiment, dataset)
+            model, parameters = largest(experiment, dataset)
+            counts = job_counts(experiment)
+            if jobs_only:
+                for section, count in counts.items():
+                    stage = experiment[section]
+                    budget = f"{stage['epochs']} epochs" if "epochs" in stage else f"{stage['iterations']} iterations"
+                    print(f"{name:26} {dataset:9} {section:8} {count * len(experiment['models']):5d} jobs of "
+                          f"{budget}, largest model {model} ({parameters:,} parameters)")
+                continue
             # What a period costs: the recipes without their budgets and job resources (each experiment
             # multiplies by its own number of periods).
             stages = {k: {o: v for o, v in experiment[k].items() if o not in {"epochs", "iterations", *SCHEDULING}}
@@ -175,7 +190,6 @@ def main(out, only=(), config_path=CONFIG):
             key = json.dumps([model, dataset, stages, setting], sort_keys=True, default=str)
             if key not in timed_before:
                 timed_before[key] = cost_of_jobs(name, experiment, model, dataset, out, device, handler)
-            counts = job_counts(experiment)
             for section, (per_period, measuring) in timed_before[key].items():
                 periods = short(experiment[section])[1]
                 job = periods * per_period + measuring
@@ -186,8 +200,12 @@ def main(out, only=(), config_path=CONFIG):
                 print(f"{name:26} {dataset:9} {model:14} {section:8} {per_period:6.2f} s/period x {periods:6.0f} "
                       f"periods ({budget}) + {measuring:5.1f} s measuring = {job / 60:6.1f} min per job, "
                       f"{jobs_here} jobs (bounded by the largest model)")
+        if jobs_only:
+            continue
         print(f"{name:26} all jobs: {hours:.2f} GPU-hours")
         sections[experiment["section"]] = sections.get(experiment["section"], 0.0) + hours
+    if jobs_only:
+        return
     print("\nGPU-hours per paper section (each job on one device, the largest model's cost for every model)")
     for section, hours in sections.items():
         print(f"  {f'paper {section}' if '§' in section else f'§{section}':16} {hours:8.2f}")
@@ -199,5 +217,6 @@ if __name__ == "__main__":
     parser.add_argument("--config", default=CONFIG, help="the configuration whose recipes are costed")
     parser.add_argument("scratch", help="a folder for the fake data and the jobs' files")
     parser.add_argument("experiments", nargs="*", help="only these experiments")
+    parser.add_argument("--jobs-only", action="store_true", help="list the jobs and their budgets; time nothing")
     args = parser.parse_args()
-    main(args.scratch, args.experiments, args.config)
+    main(args.scratch, args.experiments, args.config, args.jobs_only)
