@@ -40,7 +40,6 @@ import importlib
 import math
 import os
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -50,6 +49,8 @@ from lossbarcode import models
 from lossbarcode.curves import fit_curve, make_curve, train_on_random_points
 from lossbarcode.landscape import NetworkLandscape, allow_tf32
 from lossbarcode.train import Recipe
+# training_step.py's clock, imported rather than copied (this script's folder is on sys.path)
+from training_step import timed
 
 SHAPE, CLASSES = (3, 32, 32), 10  # their WideResNet pools 8x8 maps: CIFAR-sized images only
 LR, MOMENTUM, WD = 0.03, 0.9, 5e-4
@@ -132,16 +133,6 @@ def check(curves, zoo, name, depth, k, x, y, device, channels_last: bool) -> Non
     print(f"check {name}: {landscape.dim} parameters per point on both sides; loss at t={ts[0].item():.3f} "
           f"theirs {theirs:.6f} ours {ours:.6f} (apart {abs(theirs - ours):.1e}); after {CHECK_STEPS} steps "
           f"the bend moved up to {moved:.3g}, theirs and ours {apart:.1e} apart ({apart / moved:.1e} of that)")
-
-
-def timed(fn, device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
 
 
 def main():

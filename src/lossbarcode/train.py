@@ -304,9 +304,10 @@ class Optimizer:
                        zip(self.params, masks)]
         self.state: list[dict] = [{} for _ in self.params]
         self.steps = 0
-        self.compiled = None
+        self.buffers = STATE[recipe.optimizer] if recipe.optimizer != "sgd" or recipe.momentum else ()
+        self.update, self.scalars = update, None
         if recipe.compile is not None:
-            self.compiled = torch.compile(update, mode=recipe.compile, dynamic=False)
+            self.update = torch.compile(update, mode=recipe.compile, dynamic=False)
             device = self.params[0].device
             self.scalars = (torch.zeros((), dtype=torch.float64, device=device),
                             torch.zeros((), dtype=torch.float64, device=device))
@@ -341,7 +342,7 @@ class Optimizer:
         if r.clip_grad_norm is not None:
             self.clip_gradients(r.clip_grad_norm)
         lr_now, step_now = lr, self.steps
-        if self.compiled is not None:
+        if self.scalars is not None:
             # A new value of a Python number is a new graph to torch.compile, a new value of a
             # tensor is not; fill_ takes its value as a kernel argument, so the host never waits.
             lr_now, step_now = self.scalars
@@ -350,10 +351,10 @@ class Optimizer:
         for p, state, decays in zip(self.params, self.state, self.decays):
             if p.grad is None:
                 continue
-            for name in STATE[r.optimizer] if r.optimizer != "sgd" or r.momentum else ():
-                if name not in state:
+            for name in self.buffers:
+                if name not in state:  # zeros before the first update, whose result torch.optim's equals
                     state[name] = torch.zeros_like(p)
-            (self.compiled or update)(p, p.grad, state, decays, lr_now, step_now, r)
+            self.update(p, p.grad, state, decays, lr_now, step_now, r)
 
 
 #: The state tensors each optimizer keeps per parameter tensor (SGD's only with momentum).
