@@ -8,7 +8,7 @@ Two shapes:
   ``Chain``: the polygonal line through nodes start, node_1..node_k, end placed at fixed positions
   in t (uniform for Garipov's polygonal chain, refined by insertion for the point chain).
 
-Three ways to fit (``fit_curve(method=...)``):
+Four ways to fit (``fit_curve(method=...)``):
   ``bezier`` and ``polychain``: Garipov et al. (2018); bends start on the straight line and are
   trained with one random t ~ U(0, 1) per step, endpoints fixed, L2 on the sampled point;
   ``pointchain``: paper 002's first realization as its authors' code runs it: every moving node
@@ -16,7 +16,19 @@ Three ways to fit (``fit_curve(method=...)``):
   nudged elastic band without springs); every ``insert_every`` steps each interval of the moving
   part is measured at 3 interior points, midpoints go into the two intervals whose highest point is
   highest, and the outermost moving nodes freeze, so the moving part closes in on the saddle; a
-  last period puts nodes on any ridge left between neighbouring nodes and lets them settle there.
+  last period puts nodes on any ridge left between neighbouring nodes and lets them settle there;
+  ``climbing``: a string with a climbing point (the climbing image of nudged elastic bands,
+  Henkelman et al. 2000; the climbing string of Ren and Vanden-Eijnden 2013): every node follows
+  its gradient with the part along the chain removed, and the nodes are re-spaced evenly along the
+  chain, so they relax onto a minimum-energy path; after a first relaxation the node at the highest
+  measured point climbs (its part along the chain is reversed), while the nodes on either side of
+  it keep relaxing and keep being re-spaced on their side. The maximum then converges to the
+  saddle of the pass the chain found, instead of creeping down towards it.
+
+Every fit checks its maximum as it goes (``lossbarcode.convergence``): it profiles the curve after
+an eighth, a quarter, half and all of its budget, and says whether the maximum has settled; with
+``until_converged`` the budget is a cap, and the fit stops once it has. The curve keeps the record
+(``Curve.convergence``) and its last profile (``Curve.measured``).
 
 The profile (``Curve.profile``), whose maximum is the curve's bar, measures the curve at most
 ``1 / (n - 1)`` of its length apart in parameter space (every chain segment at least twice inside,
@@ -34,12 +46,17 @@ import torch
 from torch import Tensor, nn
 
 from .checkpoint import Checkpoint
+from .convergence import Convergence, Trace, run_checked, stationarity
 from .landscape import Landscape
 from .train import Recipe, make_optimizer, optimize
 
 log = logging.getLogger("lossbarcode")
 
-METHODS = ("bezier", "polychain", "pointchain")
+METHODS = ("bezier", "polychain", "pointchain", "climbing")
+#: Methods whose nodes are a chain (``Chain``); the others are Bezier curves.
+CHAINS = ("polychain", "pointchain", "climbing")
+#: Share of the budget the climbing string relaxes before its highest node climbs.
+CLIMB_FROM = 0.125
 #: Default recipe of Garipov-style training (curves and triangles).
 GARIPOV = Recipe(steps=3000, lr=1e-2, momentum=0.9, schedule="garipov")
 
@@ -54,6 +71,9 @@ class Curve(nn.Module):
         self.register_buffer("start", start.detach().clone())
         self.register_buffer("end", end.detach().clone())
         self.landscape: Landscape | None = None
+        #: The convergence record of the fit (``convergence.Trace.record``) and its last profile (t, loss).
+        self.convergence: dict | None = None
+        self.measured: tuple[np.ndarray, np.ndarray] | None = None
 
     def weights(self, t: Tensor) -> Tensor:
         """Parameter vectors ``[batch, dim]`` at ``t`` (``[batch]``, any dtype or device)."""
@@ -302,6 +322,10 @@ def fit_curve(
     freeze_borders: bool = True,
     interval_points: int = 3,
     ridge_tolerance: float | None = 0.01,
+    climb_from: float = CLIMB_FROM,
+    convergence: Convergence | None = None,
+    profile_points: int = 61,
+    refine: int = 3,
     monitor: Callable[[int, Chain, Tensor], None] | None = None,
     seed: int = 0,
     steps_per_epoch: int | None = None,
@@ -334,8 +358,20 @@ def fit_curve(
     every step's chain and the gradient at its moving points (``chain.nodes``) before projection.
     Default recipe: 3000 steps of SGD, lr 1e-2, no momentum, constant rate.
 
+    climbing: ``bends`` nodes (default 8) relax as a string (gradients without their part along
+    the chain, nodes re-spaced evenly by length before every step); from ``climb_from`` of the
+    budget on, the node at the highest point of the last measured profile climbs (``_fit_climbing``).
+    Default recipe: 3000 steps of SGD, lr 1e-2, no momentum, constant rate.
+
+    Every method measures its maximum (``Curve.profile(profile_points, refine=refine)``) at the
+    checks of ``convergence`` (default ``Convergence()``: after 1/8, 1/4, 1/2 and all of the
+    budget) and leaves the record in ``curve.convergence`` and the last profile in
+    ``curve.measured``; with ``convergence.until_converged`` (bezier, polychain, climbing, on a
+    constant schedule) the budget stops at the first check whose last doubling moved the maximum
+    less than its tolerance. The authors' point chain runs its fixed stages.
+
     A ``checkpoint`` saves the fit every few epochs (with the sampler's state, or the chain's
-    shape: positions, frozen points) and resumes a saved one.
+    shape: positions, frozen points, the climbing node; and the trace) and resumes a saved one.
     """
     a, b = landscape.as_point(a), landscape.as_point(b)
     if method not in METHODS:
@@ -347,34 +383,73 @@ def fit_curve(
         )
     if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
         raise ValueError(f"{what}: an endpoint has NaN or infinite parameters")
+    convergence = convergence or Convergence()
+    recipe = recipe or (GARIPOV if method in ("bezier", "polychain") else Recipe(steps=3000, lr=1e-2))
+    if convergence.until_converged:
+        if method == "pointchain":
+            raise ValueError(f"{what}: the authors' point chain runs its fixed stages, so its budget cannot stop "
+                             "early; use method 'climbing' for a budget that stops when the maximum settles")
+        if recipe.schedule != "constant":
+            raise ValueError(f"{what}: a budget that stops when the maximum settles needs a constant learning rate "
+                             f"(the {recipe.schedule!r} schedule is laid over the whole cap); use schedule 'constant'")
+    trace = Trace(floor=float(landscape.evaluate(torch.stack([a, b])).max()))
+    if checkpoint is not None:
+        checkpoint.track("convergence trace", trace.state, trace.load)
+    resume_at = checkpoint.step if checkpoint is not None else 0
+
     if method == "pointchain":
         if interval_points < 1:
             raise ValueError(f"{what}: interval_points must be at least 1, got {interval_points}")
-        return _fit_pointchain(
-            landscape, a, b, bends=10 if bends is None else bends,
-            recipe=recipe or Recipe(steps=3000, lr=1e-2), insert_every=insert_every, l2=l2,
-            freeze_borders=freeze_borders, interval_points=interval_points, ridge_tolerance=ridge_tolerance,
-            monitor=monitor, steps_per_epoch=steps_per_epoch, what=what, checkpoint=checkpoint,
+        curve, advance = _pointchain(
+            landscape, a, b, bends=10 if bends is None else bends, recipe=recipe, insert_every=insert_every,
+            l2=l2, freeze_borders=freeze_borders, interval_points=interval_points, ridge_tolerance=ridge_tolerance,
+            monitor=monitor, steps_per_epoch=steps_per_epoch, what=what, checkpoint=checkpoint, resume_at=resume_at,
         )
-    curve = make_curve(method, a, b, 1 if bends is None else bends)
-    generator = torch.Generator().manual_seed(seed)
-    if checkpoint is not None:
-        checkpoint.track_generator("curve samples", generator)
-    train_on_random_points(
-        curve, lambda: torch.rand(points_per_step, generator=generator, dtype=torch.float64), landscape,
-        recipe or GARIPOV, weight_decay=weight_decay, steps_per_epoch=steps_per_epoch, what=what,
-        checkpoint=checkpoint,
-    )
+    elif method == "climbing":
+        if not 0 <= climb_from < 1:
+            raise ValueError(f"{what}: climb_from is a share of the budget in [0, 1), got {climb_from}")
+        curve, advance = _climbing(
+            landscape, a, b, nodes=8 if bends is None else bends, recipe=recipe, climb_from=climb_from,
+            steps_per_epoch=steps_per_epoch, what=what, checkpoint=checkpoint, resume_at=resume_at,
+        )
+    else:
+        curve = make_curve(method, a, b, 1 if bends is None else bends)
+        generator = torch.Generator().manual_seed(seed)
+        if checkpoint is not None:
+            checkpoint.track_generator("curve samples", generator)
+        advance = on_random_points(
+            curve, lambda: torch.rand(points_per_step, generator=generator, dtype=torch.float64), landscape,
+            recipe, weight_decay=weight_decay, steps_per_epoch=steps_per_epoch, what=what, checkpoint=checkpoint,
+        )
+    curve.landscape = landscape
+
+    def measure(step: int) -> float:
+        curve.measured = curve.profile(profile_points, landscape, refine=refine)
+        return float(curve.measured[1].max())
+
+    run_checked(advance, measure, recipe.steps, convergence, trace, resume_at=resume_at, what=what)
+    curve.convergence = trace.record(convergence, recipe.steps, _curve_stationarity(curve, landscape))
+    log.info("%s: max %.6g, %s after %d of %d steps", what, trace.maxima[-1], curve.convergence["verdict"],
+             curve.convergence["used"], recipe.steps)
     return curve
 
 
-def train_on_random_points(
+def _curve_stationarity(curve: Curve, landscape: Landscape) -> dict:
+    """The gradient at the curve's highest measured point, along and across the curve."""
+    t, loss = curve.measured
+    step = 1e-3
+    top = torch.tensor(float(np.clip(t[int(np.argmax(loss))], step, 1 - step)), dtype=torch.float64)
+    return stationarity(landscape, lambda ts: curve.weights(ts[:, 0]), top[None], torch.ones(1, 1), step)
+
+
+def on_random_points(
     family: nn.Module, sample, landscape: Landscape, recipe: Recipe, *, weight_decay: float,
     steps_per_epoch: int | None, what: str, checkpoint: Checkpoint | None = None,
-) -> None:
-    """Garipov et al.'s training of a parametrised family of points (a curve, a triangle): each step
-    draws parameters ``sample()`` of ``family.weights`` and minimises the mean loss there plus
-    ``0.5 * weight_decay * |w|^2`` on the drawn points. Attaches ``landscape`` to the family."""
+) -> Callable[[int, int], None]:
+    """Garipov et al.'s training of a parametrised family of points (a curve, a triangle), as a function
+    ``advance(start, stop)`` that runs its steps ``start..stop``: each step draws parameters
+    ``sample()`` of ``family.weights`` and minimises the mean loss there plus
+    ``0.5 * weight_decay * |w|^2`` on the drawn points. One optimizer serves every call."""
 
     def objective(step: int) -> Tensor:
         w = family.weights(sample())
@@ -383,17 +458,23 @@ def train_on_random_points(
             loss = loss + 0.5 * weight_decay * (w * w).sum(-1).mean()
         return loss
 
-    optimize(list(family.parameters()), objective, recipe, steps_per_epoch=steps_per_epoch, what=what,
-             checkpoint=checkpoint)
-    family.landscape = landscape
+    params = list(family.parameters())
+    optimizer = make_optimizer(params, recipe)
+
+    def advance(start: int, stop: int) -> None:
+        optimize(params, objective, recipe, steps=range(start, stop), steps_per_epoch=steps_per_epoch, what=what,
+                 optimizer=optimizer, checkpoint=checkpoint)
+
+    return advance
 
 
 #: Rounds of the point chain's settling period (its last ``insert_every`` steps).
 SETTLE_ROUNDS = 4
 
 
-def _fit_pointchain(landscape, a, b, *, bends, recipe, insert_every, l2, freeze_borders, interval_points,
-                    ridge_tolerance, monitor, steps_per_epoch, what, checkpoint) -> Chain:
+def _pointchain(landscape, a, b, *, bends, recipe, insert_every, l2, freeze_borders, interval_points,
+                ridge_tolerance, monitor, steps_per_epoch, what, checkpoint, resume_at):
+    """The authors' point chain, and ``advance(start, stop)`` running its steps with the stage ends inside."""
     chain = Chain(a, b, bends, method="pointchain")
     every = insert_every or max(1, recipe.steps // 10)
     periods = [(start, min(start + every, recipe.steps)) for start in range(0, recipe.steps, every)]
@@ -403,10 +484,8 @@ def _fit_pointchain(landscape, a, b, *, bends, recipe, insert_every, l2, freeze_
         length = max(1, math.ceil((recipe.steps - settle_from) / SETTLE_ROUNDS))
         periods[-1:] = [(start, min(start + length, recipe.steps))
                         for start in range(settle_from, recipe.steps, length)]
-    resume_at = 0
     if checkpoint is not None:
         checkpoint.track("chain shape", chain.shape_state, lambda shape: chain.set_shape(**shape))
-        resume_at = checkpoint.step
 
     def objective(step: int) -> Tensor:
         loss = landscape.loss(chain.nodes)
@@ -429,31 +508,157 @@ def _fit_pointchain(landscape, a, b, *, bends, recipe, insert_every, l2, freeze_
             chord = nn.functional.normalize(p[at + 1] - p[at - 1], dim=-1)
             g -= (g * chord).sum(-1, keepdim=True) * chord
 
-    for start, stop in periods:
-        if stop < resume_at:  # done before the run was stopped; the checkpoint holds its result
-            continue
-        optimize(
-            [chain.nodes], objective, recipe, steps=range(start, stop), steps_per_epoch=steps_per_epoch,
-            adjust_grad=project, what=what, optimizer=make_optimizer([chain.nodes], recipe), checkpoint=checkpoint,
-        )
-        if stop == recipe.steps:
-            break
-        if stop < settle_from:
-            _insert_and_freeze(chain, landscape, interval_points, freeze_borders)
-            continue
-        if stop == settle_from:  # the chain holds still while the points put on ridges settle
-            chain.freeze(torch.ones_like(chain.frozen))
-        if not _insert_at_ridges(chain, landscape, interval_points, ridge_tolerance):
-            log.info("%s: no interval rises above its ends by more than %g of the range after step %d of %d",
-                     what, ridge_tolerance, stop, recipe.steps)
-            chain.landscape = landscape
-            return chain
-    if ridge_tolerance is not None:
-        ridges = len(_ridges(chain, landscape, interval_points, ridge_tolerance)[0])
-        log.info("%s: at the end of the budget %d interval(s) rise above their ends by more than %g of the range",
-                 what, ridges, ridge_tolerance)
-    chain.landscape = landscape
-    return chain
+    state = {"optimizer": None, "period": None, "settled": False}
+
+    def advance(start: int, stop: int) -> None:
+        for period in periods:
+            lo, hi = max(period[0], start), min(period[1], stop)
+            if lo >= hi or state["settled"] or hi < resume_at:  # empty, or done before the run was stopped
+                continue
+            if state["period"] != period:  # a new optimizer for every stage (its nodes changed)
+                state["optimizer"], state["period"] = make_optimizer([chain.nodes], recipe), period
+            optimize([chain.nodes], objective, recipe, steps=range(lo, hi), steps_per_epoch=steps_per_epoch,
+                     adjust_grad=project, what=what, optimizer=state["optimizer"], checkpoint=checkpoint)
+            if hi == period[1] < recipe.steps:
+                state["settled"] = _end_of_stage(chain, landscape, hi, settle_from, interval_points, freeze_borders,
+                                                 ridge_tolerance, recipe.steps, what)
+        if stop == recipe.steps and ridge_tolerance is not None and not state["settled"]:
+            ridges = len(_ridges(chain, landscape, interval_points, ridge_tolerance)[0])
+            log.info("%s: at the end of the budget %d interval(s) rise above their ends by more than %g of the range",
+                     what, ridges, ridge_tolerance)
+
+    return chain, advance
+
+
+def _end_of_stage(chain, landscape, step, settle_from, interval_points, freeze_borders, ridge_tolerance, steps,
+                  what) -> bool:
+    """What the point chain does after the stage that ends at ``step``: insert and freeze (before the
+    settling period), or put nodes on the ridges left; whether the chain has settled (no ridge left)."""
+    if step < settle_from:
+        _insert_and_freeze(chain, landscape, interval_points, freeze_borders)
+        return False
+    if step == settle_from:  # the chain holds still while the points put on ridges settle
+        chain.freeze(torch.ones_like(chain.frozen))
+    if _insert_at_ridges(chain, landscape, interval_points, ridge_tolerance):
+        return False
+    log.info("%s: no interval rises above its ends by more than %g of the range after step %d of %d",
+             what, ridge_tolerance, step, steps)
+    return True
+
+
+def _climbing(landscape, a, b, *, nodes, recipe, climb_from, steps_per_epoch, what, checkpoint, resume_at):
+    """The climbing string, and ``advance(start, stop)`` running its steps.
+
+    Before every step the nodes are re-spaced evenly by length along the chain (on either side of
+    the climbing node, which stays where it is), and each node's gradient loses its part along the
+    chord between its neighbours; the climbing node's part is reversed instead, so it climbs along
+    the chain while it descends across it: at rest it sits on a saddle. The climbing node is
+    chosen at the first call of ``advance`` from ``climb_from`` of the budget on (a check, whose
+    profile was just measured): a node is put at the highest point of that profile, with the other
+    nodes spread over the two sides in proportion to their lengths; it is chosen again at a later
+    check if the profile's highest point has moved off its two segments.
+    """
+    chain = Chain(a, b, nodes, method="climbing")
+    climb_step = math.ceil(climb_from * recipe.steps)
+    # node -1: none yet; scale: the climbing step's share of the recipe's, sign: of its last part along
+    climber = {"node": -1, "scale": 1.0, "sign": 0.0}
+    if checkpoint is not None:
+        checkpoint.track("chain shape", chain.shape_state, lambda shape: chain.set_shape(**shape))
+        checkpoint.track("climbing node", lambda: dict(climber), climber.update)
+
+    def objective(step: int) -> Tensor:
+        _respace(chain, climber["node"])
+        return landscape.loss(chain.nodes).mean()
+
+    def project(step: int) -> None:
+        p = chain.points().detach()
+        chord = nn.functional.normalize(p[2:] - p[:-2], dim=-1)
+        g = chain.nodes.grad
+        g *= len(g)  # each node moves by its own gradient, not by a share of the mean's
+        along = (g * chord).sum(-1, keepdim=True)
+        factor = torch.ones_like(along)
+        node = climber["node"]
+        if node >= 0:  # the part along the chain reversed: the node climbs, by a step that halves on overshooting
+            sign = float(torch.sign(along[node]))
+            if sign * climber["sign"] < 0:
+                climber["scale"] *= 0.5
+            elif sign == climber["sign"]:
+                climber["scale"] = min(1.0, climber["scale"] * 1.05)
+            climber["sign"] = sign
+            factor[node] = 1.0 + climber["scale"]
+        g -= factor * along * chord
+
+    optimizer = {"now": make_optimizer([chain.nodes], recipe)}
+
+    def advance(start: int, stop: int) -> None:
+        if start >= max(climb_step, resume_at) and chain.measured is not None and _climb_at_top(chain, climber):
+            optimizer["now"] = make_optimizer([chain.nodes], recipe)  # the nodes jumped: fresh buffers
+        optimize([chain.nodes], objective, recipe, steps=range(start, stop), steps_per_epoch=steps_per_epoch,
+                 adjust_grad=project, what=what, optimizer=optimizer["now"], checkpoint=checkpoint)
+
+    return chain, advance
+
+
+@torch.no_grad()
+def _climb_at_top(chain: Chain, climber: dict) -> bool:
+    """Makes the node nearest the highest point of the chain's last profile climb, unless the current
+    climbing node's two segments hold that point; whether the chain changed."""
+    t, loss = chain.measured
+    top = float(t[int(np.argmax(loss))])
+    positions = chain.positions.double().cpu()
+    node = climber["node"]
+    if node >= 0 and float(positions[node]) <= top <= float(positions[node + 2]):
+        return False
+    p = chain.points()
+    lengths = torch.linalg.vector_norm(p.diff(dim=0), dim=-1).double().cpu()
+    arc = torch.cat([torch.zeros(1, dtype=torch.float64), lengths.cumsum(0)])
+    i = min(int(torch.searchsorted(positions, torch.tensor(top, dtype=torch.float64), right=True)) - 1, len(lengths) - 1)
+    at = float(arc[i] + lengths[i] * (top - positions[i]) / (positions[i + 1] - positions[i]))
+    total, others = float(arc[-1]), len(chain.nodes) - 1
+    left = round(others * at / total)  # nodes before the climbing one, in proportion to the length there
+    if others >= 2:
+        left = min(max(left, 1), others - 1)
+    targets = torch.cat([torch.linspace(0, at, left + 2, dtype=torch.float64)[1:],
+                         torch.linspace(at, total, others - left + 2, dtype=torch.float64)[1:-1]])
+    _place(chain, p, arc, targets)
+    climber.update(node=left, scale=1.0, sign=0.0)
+    return True
+
+
+@torch.no_grad()
+def _respace(chain: Chain, climbing: int) -> None:
+    """Spreads the nodes evenly by length along the chain, on each side of node ``climbing`` (-1: over
+    the whole chain), which stays where it is; their positions in t become their shares of the length."""
+    p = chain.points()
+    lengths = torch.linalg.vector_norm(p.diff(dim=0), dim=-1).double().cpu()
+    arc = torch.cat([torch.zeros(1, dtype=torch.float64), lengths.cumsum(0)])
+    count = len(chain.nodes)
+    if climbing < 0:
+        targets = torch.linspace(0, float(arc[-1]), count + 2, dtype=torch.float64)[1:-1]
+    else:
+        at = float(arc[climbing + 1])
+        targets = torch.cat([torch.linspace(0, at, climbing + 2, dtype=torch.float64)[1:],
+                             torch.linspace(at, float(arc[-1]), count - climbing + 1, dtype=torch.float64)[1:-1]])
+    _place(chain, p, arc, targets, keep=climbing)
+
+
+def _place(chain: Chain, p: Tensor, arc: Tensor, targets: Tensor, keep: int = -1) -> None:
+    """Moves the nodes to the points at lengths ``targets`` along the polyline ``p`` (cumulative lengths
+    ``arc``), node ``keep`` exactly where it is (no rounding), and sets their positions in t to the
+    shares of the length."""
+    total = float(arc[-1])
+    if total == 0:
+        return
+    i = (torch.searchsorted(arc, targets, right=True) - 1).clamp(0, len(arc) - 2)
+    span = arc[i + 1] - arc[i]
+    frac = torch.where(span > 0, (targets - arc[i]) / torch.where(span > 0, span, torch.ones_like(span)),
+                       torch.zeros_like(span))
+    placed = torch.lerp(p[i], p[i + 1], frac.to(p)[:, None])
+    if keep >= 0:
+        placed[keep] = p[keep + 1]
+    positions = (targets / total).to(chain.positions)
+    chain.nodes.copy_(placed)
+    chain.positions = torch.cat([chain.positions[:1], positions, chain.positions[-1:]])
 
 
 @torch.no_grad()

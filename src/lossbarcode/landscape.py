@@ -6,7 +6,9 @@ Everything else in the library (minima search, curves, triangles) sees only this
 - ``loss(theta)``: the training objective, differentiable; for a network a stochastic minibatch loss
   (each call draws the next minibatch), for an analytic function the function itself;
 - ``evaluate(theta)``: the measured loss, without gradients; for a network the loss on its fixed
-  measurement set (by default all of its training data).
+  measurement set (by default all of its training data);
+- ``gradient(theta)``: the gradient of the measured loss at one point (where a curve's maximum is
+  checked for stationarity, ``lossbarcode.convergence``).
 
 ``theta`` is a ``[dim]`` vector (result: a scalar) or a ``[batch, dim]`` stack of vectors (result:
 ``[batch]``), so that many points of a curve or a triangle are evaluated in one call.
@@ -40,6 +42,9 @@ class Landscape:
         raise NotImplementedError
 
     def evaluate(self, theta: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def gradient(self, theta: Tensor) -> Tensor:
         raise NotImplementedError
 
     def as_batch(self, theta: Tensor) -> tuple[Tensor, bool]:
@@ -91,6 +96,12 @@ class FunctionLandscape(Landscape):
     @torch.no_grad()
     def evaluate(self, theta: Tensor) -> Tensor:
         return self._call(theta)
+
+    def gradient(self, theta: Tensor) -> Tensor:
+        point = self.as_point(theta).detach().requires_grad_(True)
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad(self._call(point), point)
+        return grad
 
 
 PRECISIONS = ("fp32", "tf32", "bf16")
@@ -375,6 +386,21 @@ class NetworkLandscape(Landscape):
 
     def evaluate(self, theta: Tensor) -> Tensor:
         return self.metrics(theta)["loss"]
+
+    def gradient(self, theta: Tensor) -> Tensor:
+        """The gradient of ``evaluate``'s loss at one point: the mean loss over the training measurement
+        set, in exact float32, dropout off, with the BN statistics recalibrated at the point and then
+        held fixed (the measured loss is differentiated through the network, not through the
+        statistics). One backward pass per measurement batch, so memory is that of one batch."""
+        flat = self.as_point(theta).detach().requires_grad_(True)
+        buffers = self.recalibrate_bn(flat.detach()) if self.bn_layers else {}
+        count = 0
+        with torch.enable_grad(), self._exact():
+            for x, y in self.measured["train"].batches(self.eval_batch_size):
+                params = {**self.unflatten(flat), **buffers}  # a graph per batch: each backward frees its own
+                self.task.loss_sum(self.task.logits(self.model, params, x), y).backward(inputs=[flat])
+                count += self.task.units(y)
+        return flat.grad / count
 
     def _sums_at(self, flat, data, buffers) -> tuple[Tensor, Tensor, int]:
         """Summed loss (float64), correct predictions and units over ``data`` at one point."""

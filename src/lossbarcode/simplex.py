@@ -31,11 +31,14 @@ from the same passes over the data that measure the losses.
 
 Training (Alg. 1). The centre trains, starting at the vertices' mean; with ``train_sides`` the side
 curves' own parameters train too (a chain's nodes, a Bezier's bends): for one-bend chains exactly the
-paper's trainable side centres theta_ij. The triangle keeps its own copies of the curves.
+paper's trainable side centres theta_ij. The triangle keeps its own copies of the curves. As a
+curve does, it checks its maximum (the grid's, refined) after 1/8, 1/4, 1/2 and all of its budget
+(``lossbarcode.convergence``), and may stop once it has settled.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 
@@ -44,9 +47,12 @@ import torch
 from torch import Tensor, nn
 
 from .checkpoint import Checkpoint
-from .curves import GARIPOV, Curve, curve_state, load_curve, train_on_random_points
+from .convergence import Convergence, Trace, run_checked, stationarity
+from .curves import GARIPOV, Curve, curve_state, load_curve, on_random_points
 from .landscape import Landscape
 from .train import Recipe
+
+log = logging.getLogger("lossbarcode")
 
 SIDES = ((0, 1), (0, 2), (1, 2))
 #: Per side, the vertex whose profile point a grid leaves to another side, so each vertex appears once.
@@ -83,6 +89,11 @@ class Triangle(nn.Module):
                     side.register_buffer(name, value.detach())
         self.centre = nn.Parameter(self.vertices.mean(0))
         self.landscape: Landscape | None = None
+        #: The convergence record of the fit, and its last measurement: ``grid_metrics``' samples, losses
+        #: and accuracies, and the ``lifespan`` computed from them.
+        self.convergence: dict | None = None
+        self.measured: tuple | None = None
+        self.measured_lifespan: dict | None = None
 
     def weights(self, t: Tensor) -> Tensor:
         """Parameter vectors ``[batch, dim]`` at barycentric coordinates ``t`` (``[batch, 3]``)."""
@@ -204,8 +215,8 @@ class Triangle(nn.Module):
         ``refine`` rounds of a local zoom.
 
         Returns the three side maxima (sides (0,1), (0,2), (1,2): the side curves' profile maxima),
-        the triangle's maximum, and the bar ``[birth, death]`` = [highest side maximum, triangle
-        maximum]. ``grid``: the result of ``self.grid(...)`` if already measured (on a network each
+        the triangle's maximum, the bar ``[birth, death]`` = [highest side maximum, triangle
+        maximum], and where the maximum is (``argmax``, barycentric). ``grid``: the result of ``self.grid(...)`` if already measured (on a network each
         point costs a pass over the data).
         """
         landscape = self._landscape(landscape)
@@ -213,11 +224,15 @@ class Triangle(nn.Module):
             grid = self.grid(n, landscape, profile_points=profile_points, refine=refine)
         points, losses = (torch.from_numpy(np.asarray(a)) for a in grid)
         side_max = [float(losses[points[:, 3 - i - j] == 0].max()) for i, j in SIDES]
-        top = max(self._zoomed_max(landscape, points, losses, n, refine), *side_max)
-        return {"side_max": side_max, "max": top, "bar": [max(side_max), top]}
+        inside, at = self._zoomed_max(landscape, points, losses, n, refine)
+        if max(side_max) >= inside:
+            at = points[int(torch.argmax(losses))]
+        top = max(inside, *side_max)
+        return {"side_max": side_max, "max": top, "bar": [max(side_max), top], "argmax": at.tolist()}
 
-    def _zoomed_max(self, landscape, points, losses, n, rounds) -> float:
-        """The highest interior sample, improved by ``rounds`` of 5 x 5 grids in (p, r) around it.
+    def _zoomed_max(self, landscape, points, losses, n, rounds) -> tuple[float, Tensor]:
+        """The highest interior sample, improved by ``rounds`` of 5 x 5 grids in (p, r) around it, and
+        where it is (barycentric).
 
         The first grid spans one ring step in r and the sampling step of the argmax's ring in p, so
         it stays inside a thin piece; each round narrows by 4. Candidates on the boundary are left
@@ -241,7 +256,8 @@ class Triangle(nn.Module):
                 top = int(torch.argmax(values))
                 best, p0, r0 = float(values[top]), cand_p[top], cand_r[top]
             dp, dr = dp / 4, dr / 4
-        return best
+        return best, self._barycentric(torch.tensor([s]), torch.as_tensor(p0, dtype=torch.float64).reshape(1),
+                                       torch.as_tensor(r0, dtype=torch.float64).reshape(1))[0]
 
     def _cone_losses(self, landscape: Landscape, side: Tensor, p: Tensor, r: Tensor) -> Tensor:
         device = self.vertices.device
@@ -292,6 +308,10 @@ def fit_triangle(
     recipe: Recipe | None = None,
     weight_decay: float = 0.0,
     points_per_step: int = 1,
+    convergence: Convergence | None = None,
+    grid: int = 30,
+    profile_points: int = 61,
+    refine: int = 3,
     seed: int = 0,
     steps_per_epoch: int | None = None,
     what: str = "triangle",
@@ -305,8 +325,13 @@ def fit_triangle(
     points of the simplex and minimises their mean loss (plus ``0.5 * weight_decay * |w|^2``),
     training the centre and, with ``train_sides``, the curves' own parameters too (for one-bend
     chains: the side centres). Default recipe: 3000 steps of SGD, lr 1e-2, momentum 0.9, Garipov's
-    schedule (the curves' recipe). A ``checkpoint`` saves the fit every few epochs and resumes a
-    saved one.
+    schedule (the curves' recipe).
+
+    The maximum is measured (``grid_metrics(grid, profile_points=, refine=)`` and ``lifespan``) at the
+    checks of ``convergence``; the triangle keeps the record (``convergence``, its height measured
+    from the highest side maximum) and the last measurement (``measured``, ``measured_lifespan``).
+    With ``convergence.until_converged`` (a constant schedule) the budget stops once the maximum
+    has settled. A ``checkpoint`` saves the fit every few epochs and resumes a saved one.
     """
     verts = torch.stack([landscape.as_point(v) for v in vertices])
     for i, j in SIDES:
@@ -317,15 +342,44 @@ def fit_triangle(
     for (i, j), curve in zip(SIDES, curves):
         if _direction(curve, verts[i], verts[j]) is None:
             raise ValueError(f"{what}: the curve given for side ({i}, {j}) does not join vertices {i} and {j}")
+    convergence, recipe = convergence or Convergence(), recipe or GARIPOV
+    if convergence.until_converged and recipe.schedule != "constant":
+        raise ValueError(f"{what}: a budget that stops when the maximum settles needs a constant learning rate "
+                         f"(the {recipe.schedule!r} schedule is laid over the whole cap); use schedule 'constant'")
     triangle = Triangle(verts, curves, train_sides=train_sides)
     generator = torch.Generator().manual_seed(seed)
+    trace = Trace(floor=math.nan)
     if checkpoint is not None:
         checkpoint.track_generator("triangle samples", generator)
-    train_on_random_points(
-        triangle, lambda: sample_simplex(points_per_step, generator), landscape, recipe or GARIPOV,
+        checkpoint.track("convergence trace", trace.state, trace.load)
+    advance = on_random_points(
+        triangle, lambda: sample_simplex(points_per_step, generator), landscape, recipe,
         weight_decay=weight_decay, steps_per_epoch=steps_per_epoch, what=what, checkpoint=checkpoint,
     )
+    triangle.landscape = landscape
+
+    def measure(step: int) -> float:
+        triangle.measured = triangle.grid_metrics(grid, landscape, profile_points=profile_points, refine=refine)
+        triangle.measured_lifespan = triangle.lifespan(grid, landscape, profile_points=profile_points, refine=refine,
+                                                       grid=triangle.measured[:2])
+        trace.floor = triangle.measured_lifespan["bar"][0]  # the sides may train: the birth of the latest check
+        return triangle.measured_lifespan["max"]
+
+    run_checked(advance, measure, recipe.steps, convergence, trace,
+                resume_at=checkpoint.step if checkpoint is not None else 0, what=what)
+    triangle.convergence = trace.record(convergence, recipe.steps, _triangle_stationarity(triangle, landscape))
+    log.info("%s: max %.6g, %s after %d of %d steps", what, trace.maxima[-1], triangle.convergence["verdict"],
+             triangle.convergence["used"], recipe.steps)
     return triangle
+
+
+def _triangle_stationarity(triangle: Triangle, landscape: Landscape) -> dict:
+    """The gradient at the triangle's highest measured point, along its two directions and across them;
+    the point is moved inside by the differences' step if it lies on (or next to) the boundary."""
+    step = 1e-3
+    at = torch.tensor(triangle.measured_lifespan["argmax"], dtype=torch.float64).clamp_min(2 * step)
+    directions = torch.tensor([[1.0, 0.0, -1.0], [0.0, 1.0, -1.0]], dtype=torch.float64)
+    return stationarity(landscape, triangle.weights, at / at.sum(), directions, step)
 
 
 def _direction(curve: Curve, a: Tensor, b: Tensor) -> bool | None:
