@@ -28,6 +28,8 @@ def spec(curve_method="pointchain", **changes):
     curve = {**recipe, "method": curve_method, "bends": 2, "profile_points": 21, "refine": 1}
     if curve_method == "pointchain":
         curve.update(momentum=0.0, insert_every=2)
+    if curve_method == "climbing":  # an adaptive budget whose tolerance keeps it running past the stop
+        curve.update(momentum=0.0, until_converged=True, tolerance_relative=0.0, tolerance_absolute=1e-9)
     return RunSpec.parse({
         "experiment": "fcn_depth", "run": "digits-fcn-2", "device": "cpu", "checkpoint_every": 1,
         "dataset": "digits", "model": "fcn-2", "model_args": {"width": 8}, "data": {"train_size": 300},
@@ -77,7 +79,8 @@ def files(folder: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize(("job", "curve_method"), [
     ("minima/1", "pointchain"), ("curves/0-2", "pointchain"), ("curves/0-2", "polychain"),
-    ("triangles/0-1-2", "pointchain"), ("triangles/0-1-2", "polychain")])
+    ("triangles/0-1-2", "pointchain"), ("triangles/0-1-2", "polychain"), ("curves/0-2", "climbing"),
+    ("triangles/0-1-2", "climbing")])
 def test_a_preempted_job_resumes_and_ends_bit_identical(digits, tmp_path, monkeypatch, caplog, job, curve_method):
     check_resume(spec(curve_method), job, digits, tmp_path, monkeypatch, caplog)
 

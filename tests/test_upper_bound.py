@@ -128,6 +128,7 @@ RECIPES = {  # short budgets: the maximum of any curve bounds the barrier from a
     "bezier": Recipe(steps=500, lr=1e-2, momentum=0.9, schedule="garipov"),
     "polychain": Recipe(steps=500, lr=1e-2, momentum=0.9, schedule="garipov"),
     "pointchain": Recipe(steps=500, lr=1e-2),
+    "climbing": Recipe(steps=500, lr=1e-2),
 }
 
 

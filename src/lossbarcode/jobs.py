@@ -200,22 +200,27 @@ def fit_curve(spec: RunSpec, data_path: str, ends: list[str], out: str) -> None:
     a, b = (read_minimum(p, landscape.device)["theta"] for p in ends)
     recipe = section.recipe(landscape.steps_per_epoch)
     checkpoint = checkpoint_for(spec, out, landscape, ends)
-    extra = {"insert_every": section.insert_every * landscape.steps_per_epoch, "l2": section.l2,
-             "freeze_borders": section.freeze_borders, "interval_points": section.interval_points,
-             "ridge_tolerance": section.ridge_tolerance} \
-        if section.method == "pointchain" else {"weight_decay": section.weight_decay,
-                                                "points_per_step": section.points_per_step}
+    if section.method == "pointchain":
+        extra = {"insert_every": section.insert_every * landscape.steps_per_epoch, "l2": section.l2,
+                 "freeze_borders": section.freeze_borders, "interval_points": section.interval_points,
+                 "ridge_tolerance": section.ridge_tolerance}
+    elif section.method == "climbing":
+        extra = {"climb_from": section.climb_from}
+    else:
+        extra = {"weight_decay": section.weight_decay, "points_per_step": section.points_per_step}
     start = time.perf_counter()
     try:
         curve = fit(landscape, a, b, section.method, bends=section.bends, recipe=recipe,
+                    convergence=section.convergence, profile_points=section.profile_points, refine=section.refine,
                     seed=job_seed(spec, name), steps_per_epoch=section.steps_per_log(landscape.steps_per_epoch),
                     what=_what(spec, f"curve {name}"), checkpoint=checkpoint, **extra)
     except FloatingPointError as error:
         raise FloatingPointError(f"{error}{_advice(spec, 'curve')}") from error
     seconds = time.perf_counter() - start
-    t, loss = curve.profile(section.profile_points, refine=section.refine)
+    t, loss = curve.measured  # the profile of the last check, after the last step
     record = {"method": section.method, "t": t.tolist(), "train_loss": loss.tolist(),
-              "max": float(loss.max()), "argmax": float(t[loss.argmax()]), "recipe": section.to_dict()}
+              "max": float(loss.max()), "argmax": float(t[loss.argmax()]), "recipe": section.to_dict(),
+              "convergence": curve.convergence}
     if section.test_profile:
         with torch.no_grad():
             weights = curve.weights(torch.from_numpy(t))
@@ -224,7 +229,8 @@ def fit_curve(spec: RunSpec, data_path: str, ends: list[str], out: str) -> None:
     write_json(f"{out}.json", record)
     if checkpoint is not None:
         checkpoint.remove()
-    log.info("curve %s: max train loss %.4g at t=%.3f, %.1fs", name, record["max"], record["argmax"], seconds)
+    log.info("curve %s: max train loss %.4g at t=%.3f, %s after %d of %d steps, %.1fs", name, record["max"],
+             record["argmax"], curve.convergence["verdict"], curve.convergence["used"], curve.convergence["cap"], seconds)
 
 
 def read_curve(path: str, device="cpu"):
@@ -251,25 +257,27 @@ def fit_triangle(spec: RunSpec, data_path: str, vertices: list[str], curves: lis
     checkpoint = checkpoint_for(spec, out, landscape, [*vertices, *curves])
     start = time.perf_counter()
     try:
+        # the sides are sampled as the curve jobs sampled the curves, so side maxima are the H0 edge values;
+        # each sample's training accuracy comes from the pass that measures its loss (paper 004 Fig. 1)
         triangle = fit(landscape, tuple(thetas), sides, train_sides=section.train_sides,
-                       recipe=recipe, weight_decay=section.weight_decay, seed=job_seed(spec, name),
+                       recipe=recipe, weight_decay=section.weight_decay, convergence=section.convergence,
+                       grid=section.grid, **asdict(spec.side_profile), seed=job_seed(spec, name),
                        steps_per_epoch=section.steps_per_log(landscape.steps_per_epoch),
                        what=_what(spec, f"triangle {name}"),
                        checkpoint=checkpoint)
     except FloatingPointError as error:
         raise FloatingPointError(f"{error}{_advice(spec, 'triangle')}") from error
     seconds = time.perf_counter() - start
-    # the sides are sampled as the curve jobs sampled the curves, so side maxima are the H0 edge values
-    # each sample's training accuracy comes from the pass that measures its loss (paper 004 Fig. 1)
-    profile = asdict(spec.side_profile)
-    points, losses, accuracy = triangle.grid_metrics(section.grid, landscape, **profile)
-    lifespan = triangle.lifespan(section.grid, grid=(points, losses), **profile)
+    points, losses, accuracy = triangle.measured  # the last check's, after the last step
+    lifespan = triangle.measured_lifespan
     save_torch(f"{out}.pt", triangle_state(triangle))
     write_json(f"{out}.json", {**lifespan, "points": points.tolist(), "train_loss": losses.tolist(),
-                               "train_accuracy": accuracy.tolist(), "recipe": section.to_dict()})
+                               "train_accuracy": accuracy.tolist(), "recipe": section.to_dict(),
+                               "convergence": triangle.convergence})
     if checkpoint is not None:
         checkpoint.remove()
-    log.info("triangle %s: bar [%.4g, %.4g], %.1fs", name, *lifespan["bar"], seconds)
+    log.info("triangle %s: bar [%.4g, %.4g], %s after %d of %d steps, %.1fs", name, *lifespan["bar"],
+             triangle.convergence["verdict"], triangle.convergence["used"], triangle.convergence["cap"], seconds)
 
 
 def barcode(minima: list[str], curves: list[str], triangles: list[str], out: str) -> None:

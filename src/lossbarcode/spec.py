@@ -17,6 +17,10 @@ PROFILE_POINTS = 61
 PROFILE_REFINE = 3
 #: Samples per side of a triangle's interior rings (paper 004 Alg. 2's discretisation).
 TRIANGLE_GRID = 30
+#: How much a curve's or triangle's maximum may move over the last doubling of its budget and count as
+#: converged: a share of its height, and a floor in nats (``convergence.Tolerance``; docs/accuracy.md).
+TOLERANCE_RELATIVE = 0.05
+TOLERANCE_ABSOLUTE = 0.01
 
 
 class SpecError(ValueError):
@@ -122,10 +126,31 @@ class Profile:
 
 
 @dataclass(frozen=True, kw_only=True)
-class CurveStage(Stage):
-    """A curve's recipe: its method and shape, and how its profile is measured."""
+class FitStage(Stage):
+    """A recipe whose fit estimates a maximum (a curve's, a triangle's), and how it checks that the
+    maximum has settled (``convergence.Convergence``): the tolerance over the last doubling of the
+    budget, ``tolerance_relative`` of the estimate's height but at least ``tolerance_absolute`` nats,
+    ``doublings`` checks before the whole budget, and whether the budget stops once the maximum
+    has settled (``until_converged``: the epochs or iterations are then a cap)."""
 
     decays_sampled_points: ClassVar[bool] = True
+
+    until_converged: bool = False
+    tolerance_relative: float = TOLERANCE_RELATIVE
+    tolerance_absolute: float = TOLERANCE_ABSOLUTE
+    doublings: int = 3
+
+    @property
+    def convergence(self):
+        from .convergence import Convergence, Tolerance
+
+        return Convergence(Tolerance(self.tolerance_relative, self.tolerance_absolute), self.doublings,
+                           self.until_converged)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CurveStage(FitStage):
+    """A curve's recipe: its method and shape, and how its profile is measured."""
 
     method: str
     bends: int
@@ -134,6 +159,7 @@ class CurveStage(Stage):
     freeze_borders: bool = True      # pointchain: freeze the outermost moving points at each stage (the authors')
     interval_points: int = 3         # pointchain: interior points that measure an interval for insertion
     ridge_tolerance: float | None = 0.01  # pointchain: settle ridges above this share of the loss range
+    climb_from: float = 0.125        # climbing: share of the budget the string relaxes before its top node climbs
     points_per_step: int = 1         # bezier / polychain: values of t per step
     profile_points: int = PROFILE_POINTS
     refine: int = PROFILE_REFINE
@@ -145,10 +171,8 @@ class CurveStage(Stage):
 
 
 @dataclass(frozen=True, kw_only=True)
-class TriangleStage(Stage):
+class TriangleStage(FitStage):
     """A triangle's recipe (paper 004 Alg. 1) and its sampling (Alg. 2)."""
-
-    decays_sampled_points: ClassVar[bool] = True
 
     train_sides: bool = False
     grid: int = TRIANGLE_GRID
