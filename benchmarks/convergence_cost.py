@@ -1,0 +1,177 @@
+"""How many gradient evaluations each curve method needs to bring its maximum within 1% of the loss range
+of the best value known, and what an adaptive budget spends and reaches.
+
+A gradient evaluation is one point's gradient of the training loss: one per point a step trains (a
+Bezier curve's or polygonal chain's sampled point, every moving node of a chain); for a network, one
+minibatch's forward and backward pass. The measurements of the checks are counted apart.
+
+For every case (a landscape and the pairs of minima that decide its H0 bars) and every method and
+recipe, fits run at a ladder of budgets (50 * 2**k steps); the best value of a pair is the lowest
+maximum any fit reached (every maximum is an upper bound of the pair's minimax loss). A method's cost
+is the gradient evaluations of the smallest budget from which on its maximum stays within 1% of the
+range (best value - lower minimum) of the best value; "never" where the largest budget does not get
+there, with how far above it ends. The adaptive rows run the climbing string with ``until_converged``
+at the largest budget as its cap: what it spent, where it stopped, and its error.
+
+Cases: the analytic landscapes of ``lossbarcode.functions``; with ``--networks``, the quick profile's
+FCNs on the digits stand-in (width 32, 1,000 training images, minima by its minimum recipe).
+
+    python benchmarks/convergence_cost.py [--networks] [--ladder 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from lossbarcode import barcode, functions
+from lossbarcode.convergence import Convergence
+from lossbarcode.curves import fit_curve
+from lossbarcode.landscape import Landscape
+from lossbarcode.pipeline import find_minima
+from lossbarcode.train import Recipe
+
+
+class Counting(Landscape):
+    """A landscape that counts the points whose training loss (and so gradient) it computes."""
+
+    def __init__(self, inner: Landscape):
+        self.inner, self.dim, self.dtype, self.device = inner, inner.dim, inner.dtype, inner.device
+        self.gradients = 0
+
+    def loss(self, theta):
+        self.gradients += 1 if theta.ndim == 1 else len(theta)
+        return self.inner.loss(theta)
+
+    def evaluate(self, theta):
+        return self.inner.evaluate(theta)
+
+    def gradient(self, theta):
+        return self.inner.gradient(theta)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    method: str
+    recipe: dict  # Recipe fields but steps
+    bends: int | None = None
+
+
+ANALYTIC = [
+    Candidate("pointchain, SGD (today's default)", "pointchain", {"lr": 1e-2}),
+    Candidate("polychain, SGD momentum, Garipov", "polychain", {"lr": 1e-2, "momentum": 0.9, "schedule": "garipov"}),
+    Candidate("polychain 3 bends, Adam", "polychain", {"lr": 1e-2, "optimizer": "adam"}, bends=3),
+    Candidate("bezier, SGD momentum, Garipov", "bezier", {"lr": 1e-2, "momentum": 0.9, "schedule": "garipov"}),
+    Candidate("bezier 3 bends, Adam", "bezier", {"lr": 1e-2, "optimizer": "adam"}, bends=3),
+    Candidate("climbing, SGD", "climbing", {"lr": 1e-2}),
+    Candidate("climbing, SGD momentum", "climbing", {"lr": 1e-2, "momentum": 0.9}),
+    Candidate("climbing, Adam", "climbing", {"lr": 1e-2, "optimizer": "adam"}),
+]
+NETWORK = [
+    Candidate("pointchain, SGD 0.05 (today's quick default)", "pointchain", {"lr": 0.05}, bends=4),
+    Candidate("polychain, SGD momentum, Garipov", "polychain", {"lr": 0.05, "momentum": 0.9, "schedule": "garipov"}),
+    Candidate("bezier, Adam", "bezier", {"lr": 3e-3, "optimizer": "adam"}),
+    Candidate("climbing, SGD 0.05", "climbing", {"lr": 0.05}),
+    Candidate("climbing, Adam 1e-3", "climbing", {"lr": 1e-3, "optimizer": "adam"}),
+    Candidate("climbing, Adam 3e-3", "climbing", {"lr": 3e-3, "optimizer": "adam"}),
+]
+ADAPTIVE = {"analytic": Candidate("climbing, SGD, until converged (the new default)", "climbing", {"lr": 1e-2}),
+            "network": Candidate("climbing, Adam 3e-3, until converged", "climbing", {"lr": 3e-3, "optimizer": "adam"})}
+
+
+def fit(landscape: Counting, a, b, candidate: Candidate, steps: int, until_converged: bool = False):
+    """The fit's final maximum, its gradient evaluations and its record."""
+    landscape.gradients = 0
+    curve = fit_curve(landscape, a, b, candidate.method, bends=candidate.bends,
+                      recipe=Recipe(steps=steps, **candidate.recipe), steps_per_epoch=steps,
+                      convergence=Convergence(until_converged=until_converged))
+    return float(curve.measured[1].max()), landscape.gradients, curve.convergence
+
+
+def deciding_pairs(landscape, minima) -> list[tuple[int, int]]:
+    """The pairs whose curves end the H0 bars, by a climbing estimate of every pair."""
+    values = landscape.evaluate(minima).double().cpu().numpy()
+    edges = {(i, j): float(fit_curve(landscape, minima[i], minima[j], "climbing",
+                                     convergence=Convergence(until_converged=True)).measured[1].max())
+             for i, j in itertools.combinations(range(len(minima)), 2)}
+    return sorted({edge for edge in barcode.h0_deciding_edges(values, edges) if edge is not None})
+
+
+def table(title: str, landscape: Landscape, minima, candidates: list[Candidate], adaptive: Candidate, ladder: list[int]):
+    counting = Counting(landscape)
+    low = landscape.evaluate(minima).double().cpu().numpy()
+    pairs = deciding_pairs(landscape, minima)
+    print(f"\n### {title}: {len(minima)} minima, pairs {pairs}\n")
+    print("| pair | method and recipe | gradient evaluations to within 1% | largest budget: error % | seconds |")
+    print("|---|---|---|---|---|")
+    for i, j in pairs:
+        runs = {}
+        for candidate in candidates:
+            start = time.perf_counter()
+            runs[candidate.name] = [fit(counting, minima[i], minima[j], candidate, steps)[:2] for steps in ladder]
+            runs[candidate.name].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        top, evaluations, record = fit(counting, minima[i], minima[j], adaptive, ladder[-1], until_converged=True)
+        seconds = time.perf_counter() - start
+        best = min(min(value for value, _ in rows[:-1]) for rows in runs.values())
+        scale = best - min(low[i], low[j])
+        for name, rows in runs.items():
+            *rows, seconds_all = rows
+            errors = [(value - best) / scale * 100 for value, _ in rows]
+            within = [k for k in range(len(rows)) if all(e <= 1 for e in errors[k:])]
+            cost = f"{rows[within[0]][1]:,}" if within else "never"
+            print(f"| {i}-{j} | {name} | {cost} | {errors[-1]:.2f} | {seconds_all:.1f} |", flush=True)
+        print(f"| {i}-{j} | {adaptive.name} | {evaluations:,} (stopped at step {record['used']} of {record['cap']}, "
+              f"{record['verdict']}) | {(top - best) / scale * 100:.2f} | {seconds:.1f} |", flush=True)
+
+
+def network_cases():
+    from lossbarcode import jobs
+    from lossbarcode.data import prepare
+    from lossbarcode.minima import descend
+    from lossbarcode.spec import RunSpec
+
+    data = str(prepare("digits", "data"))
+    for model in ("fcn-2", "fcn-4"):
+        spec = RunSpec.parse({
+            "experiment": "benchmark", "run": model, "dataset": "digits", "model": model, "model_args": {"width": 32},
+            "data": {"train_size": 1000}, "device": "cpu",
+            "minimum": {"optimizer": "adam", "lr": 5e-3, "epochs": 60, "batch_size": 100, "schedule": "cyclic",
+                        "schedule_args": {"period": 20, "low": 0.1}},
+            "curve": {"optimizer": "sgd", "lr": 0.05, "epochs": 1, "batch_size": 100, "method": "climbing", "bends": 8},
+        })
+        minima = []
+        for seed in range(3):
+            landscape, *_ = jobs.landscape_for(spec, data, "minimum", seed)
+            minima.append(descend(landscape, landscape.flatten(), spec.minimum.recipe(landscape.steps_per_epoch),
+                                  steps_per_epoch=landscape.steps_per_epoch))
+        landscape, *_ = jobs.landscape_for(spec, data, "curve", 0)
+        yield f"{model}, width 32, digits (1,000 images)", landscape, torch.stack(minima)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--networks", action="store_true", help="also the quick profile's FCNs (minutes)")
+    parser.add_argument("--ladder", type=int, default=7, help="budgets 50 * 2**k steps, k < LADDER")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    ladder = [50 * 2**k for k in range(args.ladder)]
+    print("## Gradient evaluations to bring each deciding curve's maximum within 1% of the best value known")
+    for function in (functions.six_hump_camel, functions.five_wells, functions.ring_of_wells(), functions.bent_valley(),
+                     functions.arc_of_wells(), functions.sine_valley(), functions.ring_valley()):
+        landscape = function.landscape()
+        minima = find_minima(landscape, function.random_points(40, torch.Generator().manual_seed(0)), steps=2000, lr=0.01)
+        table(function.name, landscape, minima, ANALYTIC, ADAPTIVE["analytic"], ladder)
+    if args.networks:
+        for title, landscape, minima in network_cases():
+            table(title, landscape, minima, NETWORK, ADAPTIVE["network"], ladder)
+
+
+if __name__ == "__main__":
+    main()
