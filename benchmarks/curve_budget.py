@@ -11,8 +11,9 @@ arguments counted in them, so the schedules keep their shapes), copies the minim
 computed, and runs the workflow into results/budget/xK (with ``--curve``, the curve recipes changed as
 given, at 1x too: results/budget/KEYVALUE-xK). It then prints, per experiment and step
 (1 -> 2, 2 -> 4, ...), how many curve maxima (H0 edges) fell or rose and their median relative change,
-and each claim's verdict at every budget. A maximum that still falls when the budget doubles was not
-converged; the claims decided on such maxima are about the budget, not the landscape.
+and each claim's verdict at every budget, and whether it is the same at 1x and 2x. A maximum that
+still falls when the budget doubles was not converged; the claims decided on such maxima are about the
+budget, not the landscape (the claims table calls them undecided where the curves' own records say so).
 """
 
 from __future__ import annotations
@@ -112,6 +113,26 @@ def verdicts(figures: Path) -> dict[str, str]:
         return {row["claim"]: row["verdict"] for row in csv.DictReader(f)}
 
 
+def same_at_1x_and_2x(by_budget: dict[int, dict[str, str]], claim: str) -> str:
+    """Whether a claim's verdict is the same at 1x and 2x the budget: "yes", "no", or "-" where either
+    budget did not run or has no such claim."""
+    if any(claim not in by_budget.get(k, {}) for k in (1, 2)):
+        return "-"
+    return "yes" if by_budget[1][claim] == by_budget[2][claim] else "no"
+
+
+def claim_lines(by_budget: dict[int, dict[str, str]]) -> list[str]:
+    """The table of each claim's verdict per budget (``by_budget``: factor -> claim -> verdict), under a
+    header, the claims of the lowest budget in their order."""
+    factors = sorted(by_budget)
+    same = "same at 1x and 2x"
+    lines = [f"{'claim':42s} " + " ".join(f"{f'{k}x':>14s}" for k in factors) + f" {same:>18s}"]
+    for claim in by_budget[factors[0]]:
+        lines.append(f"{claim:42s} " + " ".join(f"{by_budget[k].get(claim, '-'):>14s}" for k in factors)
+                     + f" {same_at_1x_and_2x(by_budget, claim):>18s}")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiments", nargs="+", default=None, help="default: those that feed a claim")
@@ -145,10 +166,7 @@ def main() -> None:
             print(f"{experiment:28s} {f'{lo}x->{hi}x':>7s} {len(changes):5d} {fell:5d} {rose:5d} "
                   f"{100 * statistics.median(changes):+13.1f}%")
     print("\nclaims by budget")
-    table = {k: verdicts(figures) for k, (_, figures) in budgets.items()}
-    print(f"{'claim':42s} " + " ".join(f"{f'{k}x':>14s}" for k in factors))
-    for claim in table[factors[0]]:
-        print(f"{claim:42s} " + " ".join(f"{table[k].get(claim, '-'):>14s}" for k in factors))
+    print("\n".join(claim_lines({k: verdicts(figures) for k, (_, figures) in budgets.items()})))
 
 
 if __name__ == "__main__":

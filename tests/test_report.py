@@ -73,6 +73,8 @@ def test_the_caption_of_every_configured_figure_and_table_renders(config, monkey
             experiments = [e for e, spec in config["experiments"].items() if name in spec.get(section, {})]
             assert ("analytic experiment" in caption) == analytic
             assert all(f"<tt class=\"docutils literal\">{e}</tt>" in caption for e in experiments)
+            # what an unconverged estimate and a zero bar look like, wherever a value rests on one
+            assert ("not converged" in caption) == (not analytic and kind != "minima_summary")
 
 
 def test_a_table_page_escapes_its_cells_and_aligns_numbers():

@@ -8,15 +8,23 @@ import statistics
 import pytest
 
 from lossbarcode import barcode as bc
-from lossbarcode.tables import KINDS, render
+from lossbarcode.barcode import UNCONVERGED, ZERO
+from lossbarcode.tables import FOOTNOTES, KINDS, render
+
+
+def converged(verdict: str = "converged", tolerance: float = 0.01) -> dict:
+    return {"verdict": verdict, "converged": verdict == "converged", "tolerance": tolerance}
 
 
 def record(experiment: str, losses: list[float], *, accuracy: float = 0.9, unit: str = "sample",
-           held_out: str = "test", label: str | None = None) -> dict:
+           held_out: str = "test", label: str | None = None, estimates: dict | None = None) -> dict:
+    """A run's record whose curves all converged but for ``estimates`` ({edge: its convergence or None})."""
     names = [str(i) for i in range(len(losses))]
     edges = {(i, j): max(losses[i], losses[j]) + 0.1 * (i + j + 1) for i in range(len(losses))
              for j in range(i + 1, len(losses))}
     barcode = bc.summary(losses, edges, {})
+    barcode["convergence"] = bc.convergence_summary(losses, edges, {}, {**dict.fromkeys(edges, converged()),
+                                                                        **(estimates or {})})
     barcode["minima"] = {
         "names": names, "train_loss": losses, "train_accuracy": [accuracy] * len(losses),
         "test_loss": [2 * x for x in losses], "test_accuracy": [accuracy - 0.1 * i for i in range(len(losses))],
@@ -83,9 +91,38 @@ def test_unknown_kind_and_no_runs_are_refused(tmp_path):
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_every_column_has_a_markdown_header_or_is_a_spread(kind):
+def test_every_column_has_a_markdown_header_or_is_a_spread_or_the_csvs_own(kind):
     spec = KINDS[kind]
-    assert all(c in spec.headers or c.endswith("_std") for c in spec.columns)
+    assert all(c in spec.headers or c.endswith("_std") or c in spec.csv_only for c in spec.columns)
+    assert set(spec.marks) <= set(spec.headers) and set(spec.marks.values()) <= set(spec.csv_only)
+
+
+def test_unconverged_deaths_and_zero_bars_are_marked(tmp_path):
+    """Minimum 1's bar ends on curve 0-1 (falling) at 0.4, 2's on 0-2 at 0.6 (converged, its length 0.3
+    within the tolerance 0.5: no barrier), 3's on 0-3 at 0.8, which has no record."""
+    run = record("type1", [0.1, 0.2, 0.3, 0.4], estimates={(0, 1): converged("falling"), (0, 2): converged(tolerance=0.5),
+                                                           (0, 3): None})
+    csv_path, md_path, html_path = render("minima", [run], scale="quick", title="Minima", out=tmp_path / "t")
+    rows = read(csv_path)
+    assert [(r["death_state"], r["death_verdict"]) for r in rows] == [
+        ("converged", ""), ("not converged", "falling"), ("no barrier", "converged"), ("not converged", "no record")]
+    text = md_path.read_text()
+    assert "| ∞ |" in text and "| 0.4† |" in text and "| 0.6‡ |" in text and "| 0.8† |" in text
+    assert text.rstrip().endswith(FOOTNOTES[ZERO]) and f"\n\n{FOOTNOTES[UNCONVERGED]}\n\n" in text
+    page = html_path.read_text()
+    assert '<td class="number">0.4†</td>' in page and f'</table>\n<p class="note">{FOOTNOTES[UNCONVERGED]}</p>' in page
+    # all converged: nothing marked, no notes
+    _, md_path, _ = render("minima", [record("type1", [0.1, 0.2])], scale="quick", title="Minima", out=tmp_path / "c")
+    assert "†" not in md_path.read_text() and "‡" not in md_path.read_text()
+
+
+def test_w_inf_is_marked_when_an_edge_or_triangle_of_its_bars_did_not_converge(tmp_path):
+    # three minima of equal loss: one cycle, closed by edge 1-2 and never filled
+    runs = [record("a", [0.1, 0.1, 0.1]), record("b", [0.1, 0.1, 0.1], estimates={(1, 2): converged("too short")})]
+    csv_path, md_path, _ = render("index1", runs, scale="quick", title="T", out=tmp_path / "t")
+    assert [r["w_inf_state"] for r in read(csv_path)] == ["converged", "not converged"]
+    lines = md_path.read_text().splitlines()
+    assert lines[6].count("†") == 0 and lines[7].count("∞†") == 2 and lines[-1] == FOOTNOTES[UNCONVERGED]
 
 
 def test_index1_table_puts_the_papers_value_beside_ours(tmp_path):

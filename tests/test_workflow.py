@@ -406,7 +406,7 @@ def test_test_profile_end_to_end_survives_an_interruption(tmp_path):
     with open(figures / "claims.csv") as f:
         rows = {row["claim"]: row for row in csv.DictReader(f)}
     assert set(rows) == configured
-    assert {row["verdict"] for row in rows.values()} <= {"holds", "does not hold", "not computed yet"}
+    assert {row["verdict"] for row in rows.values()} <= {"holds", "does not hold", "undecided", "not computed yet"}
 
     # The report embeds every figure and table, listed by title and captioned, and the pages about the run.
     snakemake("--profile", "profiles/test", "--report", "report.html", cwd=work)

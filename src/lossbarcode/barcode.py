@@ -4,6 +4,11 @@ A sampled landscape is a complex: vertex i = a local minimum with loss L_i, edge
 curve between two minima, valued at the max loss along it, triangle (i, j, k) = the optimized triangle,
 valued at the max loss over it. Its H0 barcode is the minima barcode (paper 002) and its H1 barcode the
 index-1 barcode (paper 004). All persistence is over Z/2 and keeps zero-length bars.
+
+Every edge and triangle value is an estimate: the highest loss found on a fitted curve (triangle), an
+upper bound whose closeness depends on the budget. Its record says whether it converged (a
+"convergence" dict: its trace, verdict, tolerance...). ``convergence_summary`` says which estimate
+decides each bar, and so whether the bar converged.
 """
 
 from itertools import combinations
@@ -13,6 +18,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 CONVENTIONS = ("euclidean", "linf")
+# What an estimate (or a value made of estimates) is, as figures, tables and claims show it.
+CONVERGED, UNCONVERGED, ZERO = "converged", "not converged", "no barrier"
+NO_RECORD = "no record"  # the verdict of an estimate whose file carries no convergence (written before it did)
 Edges = dict[tuple[int, int], float]
 Triangles = dict[tuple[int, int, int], float]
 
@@ -98,6 +106,15 @@ def _sorted_bars(bars: ArrayLike) -> np.ndarray:
     return bars[np.lexsort((bars[:, 1], bars[:, 0]))]
 
 
+def _persistent(values: np.ndarray, edge_values: dict, triangle_values: dict):
+    """The simplex tree of a validated complex, its persistence computed."""
+    st = _simplex_tree(values, edge_values, triangle_values)
+    # Without persistence_dim_max gudhi skips the top dimension: H1 of a complex without triangles, and
+    # even H0 of one without edges.
+    st.persistence(homology_coeff_field=2, min_persistence=-1, persistence_dim_max=True)
+    return st
+
+
 def persistence(
     vertex_values: ArrayLike, edges: Edges, triangles: Triangles | None = None
 ) -> dict[int, np.ndarray]:
@@ -107,19 +124,11 @@ def persistence(
     never connected. triangles: {(i, j, k): max loss over the triangle}, whose sides must be in edges.
     Rows are sorted by (birth, death); zero-length bars are kept, so H0 has one bar per vertex.
     """
-    st = _simplex_tree(*_validated(vertex_values, edges, triangles))
-    # Without persistence_dim_max gudhi skips the top dimension: H1 of a complex without triangles, and
-    # even H0 of one without edges.
-    st.persistence(homology_coeff_field=2, min_persistence=-1, persistence_dim_max=True)
+    st = _persistent(*_validated(vertex_values, edges, triangles))
     return {d: _sorted_bars(st.persistence_intervals_in_dimension(d)) for d in (0, 1)}
 
 
-def h0_deaths(vertex_values: ArrayLike, edges: Edges) -> np.ndarray:
-    """[n] death of each vertex's H0 class under the elder rule, inf for the eldest of each component.
-
-    Vertices age by (loss, index): among equal losses the lower index is the elder and survives.
-    """
-    values, edge_values, _ = _validated(vertex_values, edges, None)
+def _deciding_edges(values: np.ndarray, edge_values: dict) -> list[tuple[int, int] | None]:
     n = len(values)
     # gudhi picks an arbitrary survivor when two roots have equal values, so it is given distinct ranks in
     # the order above instead of losses. Listing all vertices before all edges is harmless: when a vertex
@@ -131,11 +140,47 @@ def h0_deaths(vertex_values: ArrayLike, edges: Edges) -> np.ndarray:
     st = _simplex_tree(vertex_ranks, edge_ranks, {})
     st.persistence(homology_coeff_field=2, min_persistence=-1)
 
-    deaths = np.full(n, np.inf)
+    deciding: list[tuple[int, int] | None] = [None] * n
     for birth, death in st.persistence_pairs():
         if len(birth) == 1 and death:
-            deaths[birth[0]] = edge_values[tuple(sorted(death))]
-    return deaths
+            deciding[birth[0]] = tuple(sorted(death))
+    return deciding
+
+
+def h0_deciding_edges(vertex_values: ArrayLike, edges: Edges) -> list[tuple[int, int] | None]:
+    """[n] the edge (its sorted vertex pair) whose addition ends each vertex's H0 class under the elder
+    rule: the one that merges its component into one with an elder minimum; None for the eldest of each
+    component, whose bar never dies.
+
+    A bar's death is this one curve's maximum, so the bar is as good as that estimate. Vertices age by
+    (loss, index); among edges of equal value the one with the lower sorted pair comes first.
+    """
+    return _deciding_edges(*_validated(vertex_values, edges, None)[:2])
+
+
+def h0_deaths(vertex_values: ArrayLike, edges: Edges) -> np.ndarray:
+    """[n] death of each vertex's H0 class under the elder rule, inf for the eldest of each component.
+
+    Vertices age by (loss, index): among equal losses the lower index is the elder and survives.
+    """
+    values, edge_values, _ = _validated(vertex_values, edges, None)
+    return np.array([inf if e is None else edge_values[e] for e in _deciding_edges(values, edge_values)],
+                    dtype=np.float64)
+
+
+def h1_pairs(
+    vertex_values: ArrayLike, edges: Edges, triangles: Triangles | None = None
+) -> list[tuple[tuple[int, int], tuple[int, int, int] | None]]:
+    """(edge, triangle) behind each H1 bar, in the order of ``persistence(...)[1]``'s rows: the edge whose
+    addition closes the cycle (its birth) and the triangle whose addition fills it (its death; None for
+    a cycle never filled), each as its sorted vertices."""
+    values, edge_values, triangle_values = _validated(vertex_values, edges, triangles)
+    st = _persistent(values, edge_values, triangle_values)
+    pairs = [(tuple(sorted(birth)), tuple(sorted(death)) or None) for birth, death in st.persistence_pairs()
+             if len(birth) == 2]
+    # the rows' order: by (birth, death), the simplices breaking ties so the order is the same every time
+    return sorted(pairs, key=lambda p: (edge_values[p[0]], inf if p[1] is None else triangle_values[p[1]],
+                                        p[0], p[1] or ()))
 
 
 def direct_deaths(vertex_values: ArrayLike, edges: Edges) -> np.ndarray:
@@ -221,6 +266,52 @@ def summary(vertex_values: ArrayLike, edges: Edges, triangles: Triangles | None 
         "to_score_direct": {c: to_score(direct_bars, c) for c in CONVENTIONS},
         "w_inf": {c: w_inf(bars[1], c) for c in CONVENTIONS},
     }
+
+
+def estimate_state(convergence: dict | None, height: float | None = None) -> str:
+    """UNCONVERGED unless an estimate's ``convergence`` says it converged (None: it has no record);
+    ZERO when it converged and ``height``, what it rises above what it is compared with (a bar's
+    length, a curve's barrier), is within its tolerance: connected without a barrier; else CONVERGED."""
+    if not (convergence or {}).get("converged"):
+        return UNCONVERGED
+    return ZERO if height is not None and height <= convergence["tolerance"] else CONVERGED
+
+
+def convergence_summary(vertex_values: ArrayLike, edges: Edges, triangles: Triangles | None,
+                        estimates: dict[tuple[int, ...], dict | None], names: list[str] | None = None) -> dict:
+    """JSON-ready: which estimate decides each bar of ``persistence``, and whether it converged.
+
+    estimates: {edge or triangle key, as given in edges and triangles: the "convergence" of its record, or
+    None where the record has none}; names: the vertices' names (default "0", "1"...), a key named by its
+    vertices' names joined by "-". Returns "edges" and "triangles" ({name: convergence or None}); "h0",
+    one {"edge", "converged", "zero"} per vertex: the edge that ends its bar (None where none does, a bar
+    that never dies and is converged), converged iff that edge is, zero iff moreover death - birth is
+    within the edge's tolerance (``estimate_state``): the minima are connected without a barrier; "h1",
+    one {"edge", "triangle", "converged"} per H1 bar (``h1_pairs``), converged iff both are (the edge
+    alone for a cycle never filled); and the counts of converged edges and triangles.
+    """
+    names = names or [str(i) for i in range(len(vertex_values))]
+    label = {tuple(sorted(k)): "-".join(names[i] for i in k) for k in [*edges, *(triangles or {})]}
+    given = {tuple(sorted(k)): c for k, c in estimates.items()}
+
+    def state(key, height=None) -> str:
+        return estimate_state(given.get(key), height)
+
+    values, edge_values, _ = _validated(vertex_values, edges, triangles)
+    h0 = []
+    for birth, edge in zip(values, _deciding_edges(values, edge_values), strict=True):
+        decided = CONVERGED if edge is None else state(edge, edge_values[edge] - birth)
+        h0.append({"edge": label.get(edge), "converged": decided != UNCONVERGED, "zero": decided == ZERO})
+    h1 = [{"edge": label.get(edge), "triangle": label.get(triangle),
+           "converged": state(edge) != UNCONVERGED and (triangle is None or state(triangle) != UNCONVERGED)}
+          for edge, triangle in h1_pairs(vertex_values, edges, triangles)]
+    out = {kind: {label[key]: given.get(key) for key in (tuple(sorted(k)) for k in simplices)}
+           for kind, simplices in (("edges", edges), ("triangles", triangles or {}))}
+    out.update(h0=h0, h1=h1)
+    for kind in ("edges", "triangles"):
+        out[f"{kind}_converged"] = sum(estimate_state(c) != UNCONVERGED for c in out[kind].values())
+        out[f"{kind}_total"] = len(out[kind])
+    return out
 
 
 def sublevel_persistence(grid_values: ArrayLike) -> dict[int, np.ndarray]:

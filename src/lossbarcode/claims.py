@@ -5,9 +5,30 @@ A claim is configured like a figure: each experiment (or analytic experiment) th
 under ``claims``, with what the paper says (``item``: where, ``statement``, ``paper_value`` where the
 paper gives a number) and its ``kind``, whose options say what to compare. A kind is one ``KINDS``
 entry: ``check(records, spec) -> Outcome``, its options and their defaults. Records are run records
-as figures and tables read them (``lossbarcode.jobs``). The verdict is "holds", "does not hold", or
-"not computed yet" where the records cannot decide it (too few runs, no finite bar). Imports no torch
-and no matplotlib.
+as figures and tables read them (``lossbarcode.jobs``). The verdict is "holds", "does not hold",
+"undecided", or "not computed yet" where the records cannot decide it (too few runs, no finite bar).
+Imports no torch and no matplotlib.
+
+Claims are judged on converged values only. Every curve maximum (a saddle, an H0 bar's death) and
+every triangle maximum is an estimate, an upper bound that a longer fit may still lower; its record
+says whether it converged (``lossbarcode.figures.records``). A claim is "undecided" when one of the
+estimates its deciding values rest on had not converged (or has no record), and says so before our
+values: "undecided (k of n edges unconverged)"; it is undecided too when every bar it compares
+converged within its tolerance of zero (minima connected without a barrier): there is nothing to
+compare. What a run's value rests on, per measure:
+
+- mean_bar, mean_saddle, to_score: the run's finite H0 bars, each resting on the one curve whose
+  maximum is its death (the edge that merges its minimum into a lower one's component); a bar that
+  converged within that curve's tolerance of zero is a zero bar.
+- w_inf: the run's H1 bars, each resting on the edge that closes its cycle and the triangle that
+  fills it (none for a cycle never filled).
+- mean_minimum, test_accuracy: on no curve; always decided.
+
+A kind's deciding values are its measure's on the runs that decide it (trend: the groups with two
+networks or more; compare: the pairs with both values). separated and intervals rest on the finite H0
+bars of the runs they compare, embedding on the bars of the minima it compares, in both networks;
+levels on every curve of a run it decides, a curve that converged with its maximum within its
+tolerance of its higher end counting as a zero bar; linear_fit (an analytic experiment) on none.
 """
 
 from __future__ import annotations
@@ -19,11 +40,15 @@ from pathlib import Path
 from statistics import fmean
 
 from . import models, pages, tables
-from .figures.records import experiment_label
+from .figures.records import (
+    UNCONVERGED, ZERO, edge_convergence, estimate_state, experiment_label, h0_states, h1_estimates,
+)
 from .figures.robustness import interval
 from .io import atomic_write, write_csv
 
-HOLDS, FAILS, PENDING = "holds", "does not hold", "not computed yet"
+HOLDS, FAILS, UNDECIDED, PENDING = "holds", "does not hold", "undecided", "not computed yet"
+# The estimates a value rests on: ("edge" or "triangle", its state) each.
+Estimates = list[tuple[str, str]]
 COLUMNS = ("claim", "item", "statement", "paper", "ours", "statistic", "verdict", "scale", "data")
 
 
@@ -53,19 +78,47 @@ def penalties(record: dict) -> dict[str, float]:
             if math.isfinite(death)}
 
 
+def bar_states(record: dict) -> dict[str, str]:
+    """minimum name -> the state of its finite H0 bar (that of the curve it ends on)."""
+    barcode = record["barcode"]
+    return {name: state for name, death, state in zip(barcode["minima"]["names"], barcode["h0_graph_deaths"],
+                                                      h0_states(record), strict=True) if math.isfinite(death)}
+
+
+def bar_estimates(record: dict) -> Estimates:
+    """The curves the run's finite H0 bars end on, one per bar."""
+    return [("edge", state) for state in bar_states(record).values()]
+
+
+def barriers(record: dict) -> dict[str, float]:
+    """curve name -> its barrier: its maximum over its higher end."""
+    minima = record["barcode"]["minima"]
+    loss = dict(zip(minima["names"], minima["train_loss"], strict=True))
+    return {edge: height - max(loss[m] for m in edge.split("-")) for edge, height in record["barcode"]["edges"].items()}
+
+
+def barrier_estimates(record: dict) -> Estimates:
+    """Every curve of the run, ZERO where it converged with its barrier within its tolerance."""
+    convergence = edge_convergence(record)
+    return [("edge", estimate_state(convergence[edge], barrier)) for edge, barrier in barriers(record).items()]
+
+
 @dataclass(frozen=True)
 class Measure:
     description: str
     of: Callable[[dict], float]
+    estimates: Callable[[dict], Estimates] = lambda r: []  # what a run's value rests on (module docstring)
 
 
 MEASURES = {
     "mean_bar": Measure("mean length of the finite H0 bars (death − birth, nats)",
-                        lambda r: _mean(list(penalties(r).values()))),
-    "mean_saddle": Measure("mean saddle, the finite H0 deaths (train loss, nats)", lambda r: _mean(finite_deaths(r))),
+                        lambda r: _mean(list(penalties(r).values())), bar_estimates),
+    "mean_saddle": Measure("mean saddle, the finite H0 deaths (train loss, nats)", lambda r: _mean(finite_deaths(r)),
+                           bar_estimates),
     "mean_minimum": Measure("mean train loss of the minima (nats)", lambda r: _mean(r["barcode"]["minima"]["train_loss"])),
-    "to_score": Measure("TO-score (Euclidean)", lambda r: r["barcode"]["to_score"]["euclidean"]),
-    "w_inf": Measure("W∞ of the index-1 barcode (Euclidean)", lambda r: r["barcode"]["w_inf"]["euclidean"]),
+    "to_score": Measure("TO-score (Euclidean)", lambda r: r["barcode"]["to_score"]["euclidean"], bar_estimates),
+    "w_inf": Measure("W∞ of the index-1 barcode (Euclidean)", lambda r: r["barcode"]["w_inf"]["euclidean"],
+                     h1_estimates),
     "test_accuracy": Measure("mean held-out accuracy of the minima",
                              lambda r: _mean([a for a in r["barcode"]["minima"]["test_accuracy"] if a is not None])),
 }
@@ -84,8 +137,19 @@ def _selected(records: list[dict], selector: str) -> list[dict]:
     return [r for r in records if selector in (r["model"], r["experiment"])]
 
 
-def _verdict(decided: list[bool]) -> str:
-    return PENDING if not decided else HOLDS if all(decided) else FAILS
+def _outcome(ours: str, statistic: str, decided: list[bool], estimates: Estimates = ()) -> Outcome:
+    """The outcome of a claim whose checks came out ``decided``, on values resting on ``estimates``:
+    undecided, the reason before our values, where one had not converged or every one is a zero bar."""
+    if not decided:
+        return Outcome(ours, statistic, PENDING)
+    if unconverged := sum(state == UNCONVERGED for _, state in estimates):
+        kinds = " and ".join(f"{kind}s" for kind in sorted({kind for kind, _ in estimates}))
+        reason = f"undecided ({unconverged} of {len(estimates)} {kinds} unconverged)"
+    elif estimates and all(state == ZERO for _, state in estimates):
+        reason = "undecided: all compared bars are zero (minima connected without a barrier)"
+    else:
+        return Outcome(ours, statistic, HOLDS if all(decided) else FAILS)
+    return Outcome(f"{reason}; {ours}", statistic, UNDECIDED)
 
 
 # ----- the kinds -------------------------------------------------------------------------------------------------
@@ -133,25 +197,26 @@ def trend(records: list[dict], spec: dict) -> Outcome:
         if not math.isnan(measure.of(r)):
             groups.setdefault((r["dataset"], *(_attribute(r, w) for w in within)), []).append(r)
     sign = -1 if spec["expect"] == "falls" else 1
-    shown, decided = [], []
+    shown, decided, estimates = [], [], []
     for key, runs in groups.items():
         if len({_attribute(r, by) for r in runs}) < 2:
             continue
         rho = spearman([_attribute(r, by) for r in runs], [measure.of(r) for r in runs])
         decided.append(rho * sign > 0)
+        estimates += [e for r in runs for e in measure.estimates(r)]
         where = ", ".join([key[0], *(f"{w} {v}" for w, v in zip(within, key[1:], strict=True))])
         shown.append(f"ρ = {rho:+.2f} ({where}; {len(runs)} networks)")
     per = " and ".join(["dataset", *within])
-    return Outcome("; ".join(shown) or "fewer than two networks to compare",
-                   f"Spearman ρ of {by} against the {measure.description}, per {per}; "
-                   f"holds if every ρ is {'negative' if sign < 0 else 'positive'}", _verdict(decided))
+    return _outcome("; ".join(shown) or "fewer than two networks to compare",
+                    f"Spearman ρ of {by} against the {measure.description}, per {per}; "
+                    f"holds if every ρ is {'negative' if sign < 0 else 'positive'}", decided, estimates)
 
 
 def compare(records: list[dict], spec: dict) -> Outcome:
     """Pairs of networks (or experiments) on the same data: the first's measure is lower (or higher)
     than the second's in every pair."""
     measure, lower = MEASURES[spec["measure"]], spec["expect"] == "lower"
-    shown, decided = [], []
+    shown, decided, estimates = [], [], []
     for first, second in spec["pairs"]:
         a_runs, b_runs = _selected(records, first), _selected(records, second)
         for a in a_runs:
@@ -164,18 +229,19 @@ def compare(records: list[dict], spec: dict) -> Outcome:
             if math.isnan(va) or math.isnan(vb):
                 continue
             decided.append(va < vb if lower else va > vb)
+            estimates += measure.estimates(a) + measure.estimates(b)
             shown.append(f"{a['model_label'] if first == a['model'] else experiment_label(a)} {_value(va)} vs "
                          f"{b['model_label'] if second == b['model'] else experiment_label(b)} {_value(vb)} "
                          f"({a['dataset']})")
-    return Outcome("; ".join(shown) or "no pair with both values",
-                   f"{measure.description} of the first of each pair against the second, on the same data; "
-                   f"holds if it is {'lower' if lower else 'higher'} in every pair ({sum(decided)} of {len(decided)})",
-                   _verdict(decided))
+    return _outcome("; ".join(shown) or "no pair with both values",
+                    f"{measure.description} of the first of each pair against the second, on the same data; "
+                    f"holds if it is {'lower' if lower else 'higher'} in every pair ({sum(decided)} of {len(decided)})",
+                    decided, estimates)
 
 
 def separated(records: list[dict], spec: dict) -> Outcome:
     """Every saddle of one group of runs lies below every saddle of the other, per dataset."""
-    shown, decided = [], []
+    shown, decided, estimates = [], [], []
     for dataset in dict.fromkeys(r["dataset"] for r in records):
         mine = [r for r in records if r["dataset"] == dataset]
         below = [d for s in spec["below"] for r in _selected(mine, s) for d in finite_deaths(r)]
@@ -183,18 +249,19 @@ def separated(records: list[dict], spec: dict) -> Outcome:
         if not below or not above:
             continue
         decided.append(max(below) < min(above))
+        estimates += [e for s in (*spec["below"], *spec["above"]) for r in _selected(mine, s) for e in bar_estimates(r)]
         names = {side: " + ".join(dict.fromkeys(experiment_label(r) for s in spec[side] for r in _selected(mine, s)))
                  for side in ("below", "above")}
         shown.append(f"highest of {names['below']}: {_value(max(below))}, lowest of {names['above']}: "
                      f"{_value(min(above))} ({dataset}; {len(below)} and {len(above)} saddles)")
-    return Outcome("; ".join(shown) or "no saddles on both sides",
-                   "the highest saddle (finite H0 death, train loss) of the first group against the lowest of the "
-                   "second, per dataset; holds if it is lower on every dataset", _verdict(decided))
+    return _outcome("; ".join(shown) or "no saddles on both sides",
+                    "the highest saddle (finite H0 death, train loss) of the first group against the lowest of the "
+                    "second, per dataset; holds if it is lower on every dataset", decided, estimates)
 
 
 def embedding(records: list[dict], spec: dict) -> Outcome:
     """Theorem 2: a minimum embedded into a larger network has a penalty no greater than in the smaller."""
-    shown, decided = [], []
+    shown, decided, estimates = [], [], []
     for r in records:
         if not r.get("source_model"):
             continue
@@ -207,21 +274,23 @@ def embedding(records: list[dict], spec: dict) -> Outcome:
         common = sorted(small.keys() & embedded.keys(), key=int)
         lower = [embedded[m] <= small[m] + spec["tolerance"] for m in common]
         decided += lower
+        states = bar_states(source), bar_states(r)
+        estimates += [("edge", network[m]) for m in common for network in states]
         if common:
             shown.append(f"{source['model_label']} → {r['model_label']} ({r['dataset']}): {sum(lower)} of "
                          f"{len(common)}, mean {_value(_mean([small[m] for m in common]))} → "
                          f"{_value(_mean([embedded[m] for m in common]))}")
-    return Outcome("; ".join(shown) or "no minimum with a finite bar in both networks",
-                   "each minimum's penalty (death − birth, nats) in the larger network against the same minimum's in "
-                   f"the smaller, where both bars end; holds if none grows (beyond {spec['tolerance']:g})",
-                   _verdict(decided))
+    return _outcome("; ".join(shown) or "no minimum with a finite bar in both networks",
+                    "each minimum's penalty (death − birth, nats) in the larger network against the same minimum's in "
+                    f"the smaller, where both bars end; holds if none grows (beyond {spec['tolerance']:g})",
+                    decided, estimates)
 
 
 def levels(records: list[dict], spec: dict) -> Outcome:
     """Minima at two quality levels, with higher barriers between levels than within one: the minima
     split at the largest gap of their train losses, the levels distinct if that gap exceeds each
     level's own spread; a curve's barrier is its maximum over its higher end."""
-    shown, decided = [], []
+    shown, decided, estimates = [], [], []
     for r in records:
         minima = r["barcode"]["minima"]
         loss = dict(zip(minima["names"], minima["train_loss"], strict=True))
@@ -232,28 +301,28 @@ def levels(records: list[dict], spec: dict) -> Outcome:
         cut = max(range(len(gaps)), key=gaps.__getitem__) + 1
         low, high = set(ordered[:cut]), set(ordered[cut:])
         spread = max(loss[ordered[cut - 1]] - loss[ordered[0]], loss[ordered[-1]] - loss[ordered[cut]])
-        barriers = {tuple(edge.split("-")): height - max(loss[m] for m in edge.split("-"))
-                    for edge, height in r["barcode"]["edges"].items()}
-        across = [b for (m, n), b in barriers.items() if (m in low) != (n in low)]
-        inside = [b for (m, n), b in barriers.items() if (m in low) == (n in low)]
+        between = {tuple(edge.split("-")): barrier for edge, barrier in barriers(r).items()}
+        across = [b for (m, n), b in between.items() if (m in low) != (n in low)]
+        inside = [b for (m, n), b in between.items() if (m in low) == (n in low)]
         distinct = gaps[cut - 1] > spread
         if not inside:
             continue
         decided.append(distinct and min(across) > max(inside))
+        estimates += barrier_estimates(r)
         shown.append(f"{_label(r)}: levels {_value(fmean(loss[m] for m in low))} ({len(low)}) and "
                      f"{_value(fmean(loss[m] for m in high))} ({len(high)}), gap {_value(gaps[cut - 1])} vs spread "
                      f"{_value(spread)}; barriers across {_value(min(across))}–{_value(max(across))}, within "
                      f"{_value(min(inside))}–{_value(max(inside))}")
-    return Outcome("; ".join(shown) or "too few minima (3 or more, and a pair within a level, are needed)",
-                   "minima split at the largest gap of their train losses (two levels if it exceeds each level's "
-                   "spread); barrier: a curve's maximum over its higher end; holds if the levels are distinct and "
-                   "every barrier across levels exceeds every barrier within one", _verdict(decided))
+    return _outcome("; ".join(shown) or "too few minima (3 or more, and a pair within a level, are needed)",
+                    "minima split at the largest gap of their train losses (two levels if it exceeds each level's "
+                    "spread); barrier: a curve's maximum over its higher end; holds if the levels are distinct and "
+                    "every barrier across levels exceeds every barrier within one", decided, estimates)
 
 
 def intervals(records: list[dict], spec: dict) -> Outcome:
     """Repeated estimates agree: the 95% Student-t interval of each sorted saddle over repetitions is
     narrow against the mean bar height of that rank (saddle minus the minima's mean train loss)."""
-    shown, decided = [], []
+    shown, decided, estimates = [], [], []
     groups: dict[tuple, list[dict]] = {}
     for r in records:
         groups.setdefault((r["dataset"], experiment_label(r)), []).append(r)
@@ -268,11 +337,12 @@ def intervals(records: list[dict], spec: dict) -> Outcome:
             mean, _, high = interval([d[rank] for d in deaths])
             worst = max(worst, (high - mean) / (mean - floor) if mean > floor else math.inf)
         decided.append(worst < spec["narrow"])
+        estimates += [e for r in runs for e in bar_estimates(r)]
         shown.append(f"{variant}, {dataset}: widest ± {100 * worst:.3g}% of its bar height ({len(runs)} repetitions)")
-    return Outcome("; ".join(shown) or "fewer than two repetitions",
-                   "95% Student-t half-width of each sorted saddle over the repetitions, relative to its mean height "
-                   f"above the minima's mean train loss; holds if every one is below {100 * spec['narrow']:g}%",
-                   _verdict(decided))
+    return _outcome("; ".join(shown) or "fewer than two repetitions",
+                    "95% Student-t half-width of each sorted saddle over the repetitions, relative to its mean height "
+                    f"above the minima's mean train loss; holds if every one is below {100 * spec['narrow']:g}%",
+                    decided, estimates)
 
 
 def linear_fit(records: list[dict], spec: dict) -> Outcome:
@@ -282,9 +352,9 @@ def linear_fit(records: list[dict], spec: dict) -> Outcome:
         fit = r["fit"]
         decided.append(fit["r2"] >= spec["r2"])
         shown.append(f"R² = {fit['r2']:.5f}, slope {fit['slope']:.3g} over {fit['n']} points ({r['function']})")
-    return Outcome("; ".join(shown) or "no fit",
-                   f"R² of the least-squares line of escape learning rate against bar height; holds if at least "
-                   f"{spec['r2']:g}", _verdict(decided))
+    return _outcome("; ".join(shown) or "no fit",
+                    f"R² of the least-squares line of escape learning rate against bar height; holds if at least "
+                    f"{spec['r2']:g}", decided)
 
 
 @dataclass(frozen=True)
@@ -350,8 +420,9 @@ SHOWN = {"item": "paper", "statement": "finding", "verdict": "verdict", "paper":
 
 
 def summary(rows: list[dict], scale: str) -> str:
-    counts = {v: sum(r["verdict"] == v for r in rows) for v in (HOLDS, FAILS, PENDING)}
-    return (f"{scale} scale: {counts[HOLDS]} hold, {counts[FAILS]} do not hold, {counts[PENDING]} not computed yet. "
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in (HOLDS, FAILS, UNDECIDED, PENDING)}
+    return (f"{scale} scale: {counts[HOLDS]} hold, {counts[FAILS]} do not hold, {counts[UNDECIDED]} undecided "
+            f"(resting on unconverged estimates, or on zero bars only), {counts[PENDING]} not computed yet. "
             "Each statistic is computed by lossbarcode.claims from the barcodes of this run.")
 
 

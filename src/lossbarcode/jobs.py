@@ -302,7 +302,8 @@ def barcode(minima: list[str], curves: list[str], triangles: list[str], out: str
     paths = {key(p, 2): read_json(p) for p in curves}
     edges = {k: curve["max"] for k, curve in paths.items()}
     faces = {key(p, 3): read_json(p) for p in triangles}
-    result = bc.summary(losses, edges, {k: t["max"] for k, t in faces.items()})
+    maxima = {k: t["max"] for k, t in faces.items()}
+    result = bc.summary(losses, edges, maxima)
     result.update(
         minima={"names": names, **{field: [r.get(field) for r in records] for field in
                 ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "parameters", "unit")}},
@@ -317,6 +318,11 @@ def barcode(minima: list[str], curves: list[str], triangles: list[str], out: str
         triangle_grids={"-".join(names[i] for i in k): {"points": t["points"], "train_loss": t["train_loss"],
                                                         "train_accuracy": t.get("train_accuracy")}
                         for k, t in faces.items() if "points" in t},
+        # which curve or triangle decides each bar, and whether it converged; files written before the
+        # records carried their convergence give None ("no record")
+        convergence=bc.convergence_summary(losses, edges, maxima,
+                                           {k: r.get("convergence") for k, r in [*paths.items(), *faces.items()]},
+                                           names),
     )
     write_json(out, result)
     log.info("barcode of %d minima, %d curves, %d triangles: TO-score %.4g, W_inf %.4g", len(losses), len(edges),

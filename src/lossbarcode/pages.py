@@ -40,8 +40,9 @@ def _page(title: str, note: str, body: str) -> str:
 
 
 def _is_number(text: str) -> bool:
-    """Whether a cell reads as a number (right-aligned): digits with a sign, point, exponent, ± or ∞."""
-    stripped = text.replace("±", "").replace(" ", "")
+    """Whether a cell reads as a number (right-aligned): digits with a sign, point, exponent, ± or ∞, and
+    perhaps a footnote's mark (†, ‡)."""
+    stripped = text.replace("±", "").replace(" ", "").rstrip("†‡")
     return (bool(stripped) and all(c in "0123456789.-+e∞—" for c in stripped)
             and any(c in "0123456789∞" for c in stripped))
 
@@ -53,11 +54,14 @@ def _cell(text: str) -> str:
     return f'<td class="{kind}">{escape(text)}</td>'
 
 
-def table(title: str, note: str, headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    """A page of one table; every cell is text, shown as given."""
+def table(title: str, note: str, headers: Sequence[str], rows: Iterable[Sequence[str]],
+          footnotes: Sequence[str] = ()) -> str:
+    """A page of one table, ``footnotes`` under it; every cell is text, shown as given."""
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = "\n".join("<tr>" + "".join(_cell(c) for c in row) + "</tr>" for row in rows)
-    return _page(title, note, f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>")
+    below = "".join(f'\n<p class="note">{escape(text)}</p>' for text in footnotes)
+    return _page(title, note,
+                 f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>{below}")
 
 
 def text(title: str, note: str, content: str) -> str:

@@ -1,33 +1,37 @@
 """Minima barcodes per model (paper 002, Figs 2 and 4): one vertical bar per minimum, from its loss to the
-loss at which it merges into a lower minimum (H0 of the graph of curves)."""
+loss at which it merges into a lower minimum (H0 of the graph of curves). A bar whose ending curve had
+not converged is faded; one that converged within its tolerance of zero is marked as such."""
 
 from __future__ import annotations
 
 import math
 from typing import TYPE_CHECKING
 
-from .records import checked, datasets, limits, models
-from .style import LOSS, headline, legend_below, model_axis, model_colours, panels, styled
+from .records import ZERO, checked, datasets, h0_states, limits, models
+from .style import (
+    LOSS, ZERO_MARK, convergence_handles, headline, legend_below, model_axis, model_colours, opacity, panels, styled,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-COLUMNS = ("dataset", "model", "run", "minimum", "x", "birth", "death")
+COLUMNS = ("dataset", "model", "run", "minimum", "x", "birth", "death", "state")
 SLOT = 0.7  # share of a model's unit slot that its bars spread over
 
 
 def bars(runs: list[dict], slot: int, share: float = SLOT) -> list[dict]:
     """The bars of these runs' minima, lowest birth first, spread across ``share`` of unit slot
-    ``slot``: one dict per minimum with its run, name, x, birth, death and test accuracy (NaN if the
-    record has none)."""
+    ``slot``: one dict per minimum with its run, name, x, birth, death, state (``records.h0_states``) and
+    test accuracy (NaN if the record has none)."""
     out = []
     for r in runs:
         minima = r["barcode"]["minima"]
         accuracies = minima.get("test_accuracy") or [None] * len(minima["names"])
-        out += [dict(run=r["run"], minimum=name, birth=birth, death=death,
+        out += [dict(run=r["run"], minimum=name, birth=birth, death=death, state=state,
                      test_accuracy=math.nan if accuracy is None else accuracy)
-                for name, birth, death, accuracy in zip(minima["names"], minima["train_loss"], r["barcode"]["h0_graph_deaths"],
-                                                        accuracies, strict=True)]
+                for name, birth, death, state, accuracy in zip(minima["names"], minima["train_loss"],
+                                                               r["barcode"]["h0_graph_deaths"], h0_states(r),
+                                                               accuracies, strict=True)]
     out.sort(key=lambda bar: (bar["birth"], bar["death"]))
     for k, bar in enumerate(out):
         bar["x"] = slot + share * ((k + 0.5) / len(out) - 0.5)
@@ -37,16 +41,22 @@ def bars(runs: list[dict], slot: int, share: float = SLOT) -> list[dict]:
 def draw_bars(ax, rows: list[dict], colours: list) -> None:
     """Each row's bar from its birth to its death, an arrow to the top of the axis where it never dies
     (the global minimum, or one no curve links to a lower one), and a dot at every birth so that
-    zero-length bars stay visible; ``colours`` one per row."""
+    zero-length bars stay visible, a dash instead for a bar that converged within its tolerance of zero;
+    faded where it has not converged. ``colours`` one per row."""
     for row, colour in zip(rows, colours, strict=True):
+        alpha = opacity(row["state"])
         if math.isinf(row["death"]):
             ax.annotate(
                 "", xy=(row["x"], 1), xycoords=("data", "axes fraction"), xytext=(row["x"], row["birth"]),
-                textcoords="data", arrowprops=dict(arrowstyle="-|>", color=colour, lw=1.8, shrinkA=0, shrinkB=0),
+                textcoords="data",
+                arrowprops=dict(arrowstyle="-|>", color=colour, lw=1.8, shrinkA=0, shrinkB=0, alpha=alpha),
             )
         else:
-            ax.vlines(row["x"], row["birth"], row["death"], color=colour, lw=1.8)
-    ax.scatter([r["x"] for r in rows], [r["birth"] for r in rows], s=10, zorder=3, color=colours)
+            ax.vlines(row["x"], row["birth"], row["death"], color=colour, lw=1.8, alpha=alpha)
+        if row["state"] == ZERO:
+            ax.plot(row["x"], row["birth"], color=colour, zorder=3, **ZERO_MARK)
+        else:
+            ax.scatter(row["x"], row["birth"], s=10, zorder=3, color=colour, alpha=alpha)
     ax.set_ylim(*limits([r["birth"] for r in rows] + [r["death"] for r in rows], pad=0.1))
 
 
@@ -79,6 +89,7 @@ def figure(runs: list[dict], *, scale: str, title: str) -> Figure:
     legend_below(fig, [
         Line2D([], [], color=grey, marker="o", ms=3, lw=1.8, label="minimum's loss → its death (saddle)"),
         Line2D([], [], color=grey, marker="^", ms=6, lw=1.8, label="global minimum, or never connected (death = ∞)"),
+        *convergence_handles([row["state"] for row in table], grey, marker="o", ms=3),
     ])
     headline(fig, title, scale, datasets(runs).values())
     return fig

@@ -1,6 +1,7 @@
 """Loss-preserving embeddings (paper 002 §3.5, Theorem 2): the penalties (bar lengths, death - birth)
 of a smaller network's minima, of the same minima embedded into a larger architecture, and of the
-larger network's own minima. Theorem 2: embedded, a minimum's penalty does not grow."""
+larger network's own minima. Theorem 2: embedded, a minimum's penalty does not grow. A penalty whose
+curve had not converged is faded, and so is a mean made of one."""
 
 from __future__ import annotations
 
@@ -8,19 +9,22 @@ import math
 from statistics import fmean
 from typing import TYPE_CHECKING
 
-from .records import checked, datasets, limits
-from .style import headline, legend_below, model_axis, panels, styled
+from .records import checked, combined, datasets, h0_states, limits
+from .style import convergence_handles, headline, legend_below, model_axis, opacity, panels, point_style, styled
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-COLUMNS = ("dataset", "pair", "group", "x", "penalty")
+COLUMNS = ("dataset", "pair", "group", "x", "penalty", "state")
 GROUPS = {"smaller network": -0.25, "embedded into the larger": 0.0, "larger network": 0.25}
 PENALTY = "penalty: death − birth (train loss, nats)"
 
 
-def _penalties(run: dict) -> list[float]:
-    return [d - b for b, d in run["barcode"]["h0"] if math.isfinite(d)]
+def _penalties(run: dict) -> list[tuple[float, str]]:
+    """(death - birth, state) of the run's finite H0 bars."""
+    barcode = run["barcode"]
+    return [(d - b, state) for b, d, state in zip(barcode["minima"]["train_loss"], barcode["h0_graph_deaths"],
+                                                  h0_states(run), strict=True) if math.isfinite(d)]
 
 
 def pairs(runs: list[dict]) -> list[tuple[str, dict, dict | None, dict | None]]:
@@ -43,8 +47,9 @@ def rows(runs: list[dict]) -> list[dict]:
         mine = [p for p in pairs(runs) if p[1]["dataset"] == dataset]
         for slot, (label, embedded, small, large) in enumerate(mine):
             for group, run in zip(GROUPS, (small, embedded, large), strict=True):
-                for penalty in _penalties(run) if run else []:
-                    out.append(dict(dataset=dataset, pair=label, group=group, x=slot + GROUPS[group], penalty=penalty))
+                for penalty, state in _penalties(run) if run else []:
+                    out.append(dict(dataset=dataset, pair=label, group=group, x=slot + GROUPS[group], penalty=penalty,
+                                    state=state))
     return out
 
 
@@ -64,14 +69,18 @@ def figure(runs: list[dict], *, scale: str, title: str) -> Figure:
         mine = [row for row in table if row["dataset"] == dataset]
         for group, colour in colours.items():
             points = [r for r in mine if r["group"] == group]
-            ax.scatter([r["x"] for r in points], [r["penalty"] for r in points], s=22, color=colour, alpha=0.7, zorder=3)
+            for state in dict.fromkeys(r["state"] for r in points):
+                drawn = [r for r in points if r["state"] == state]
+                ax.scatter([r["x"] for r in drawn], [r["penalty"] for r in drawn], color=colour, zorder=3,
+                           **{"s": 22, **point_style(state, "o", 0.7)})
             for x in sorted({r["x"] for r in points}):
-                mean = fmean(r["penalty"] for r in points if r["x"] == x)
-                ax.plot([x - 0.1, x + 0.1], [mean, mean], color=colour, lw=2.2)
+                at = [r for r in points if r["x"] == x]
+                ax.plot([x - 0.1, x + 0.1], [fmean(r["penalty"] for r in at)] * 2, color=colour, lw=2.2,
+                        alpha=opacity(combined(r["state"] for r in at)))
         ax.set_ylim(*limits([0.0] + [r["penalty"] for r in mine], pad=0.1))
         model_axis(ax, [p[0] for p in pairs(runs) if p[1]["dataset"] == dataset])
         ax.set(title=dataset_title, ylabel=PENALTY, xlabel="embedding")
-    legend_below(fig, [Line2D([], [], color=c, marker="o", lw=2, label=f"{g} (bar: mean)") for g, c in colours.items()],
-                 ncols=3)
+    legend_below(fig, [*(Line2D([], [], color=c, marker="o", lw=2, label=f"{g} (bar: mean)") for g, c in colours.items()),
+                       *convergence_handles([r["state"] for r in table], marker="o", lw=2)], ncols=3)
     headline(fig, title, scale, embedded_datasets.values())
     return fig

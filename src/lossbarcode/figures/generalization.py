@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 
 from .barcodes import bars, draw_bars
 from .records import checked, datasets, experiment_label, experiments, limits
-from .style import LOSS, grid, group_colours, headline, legend_below, model_axis, styled
+from .style import LOSS, convergence_handles, grid, group_colours, headline, legend_below, model_axis, styled
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-COLUMNS = ("dataset", "experiment", "run", "minimum", "x", "birth", "death", "test_accuracy")
+COLUMNS = ("dataset", "experiment", "run", "minimum", "x", "birth", "death", "state", "test_accuracy")
 SLOT = 0.8  # share of an experiment's unit slot that its bars spread over
 
 
@@ -75,6 +75,7 @@ def figure(runs: list[dict], *, scale: str, title: str) -> Figure:
         Line2D([], [], color=grey, marker="o", ms=3, lw=1.8, label="minimum's loss → its death (saddle)"),
         Line2D([], [], color=grey, marker="^", ms=6, lw=1.8, label="never dies (death = ∞)"),
         Line2D([], [], color=grey, marker="D", ms=4, lw=1.2, label="minimum's accuracy; line: mean"),
+        *convergence_handles([row["state"] for row in table], grey, marker="o", ms=3),
     ], ncols=max(len(names), 3))
     headline(fig, title, scale, datasets(runs).values())
     return fig

@@ -1,29 +1,43 @@
 """Index-1 persistence diagram (paper 004, Fig 4): every H1 bar of the filtered complex as a (birth, death)
 point, and every triangle's own lifespan (Alg. 2) as a hollow point; the farther above the diagonal, the
-less convex the landscape."""
+less convex the landscape. A bar whose edge or triangle had not converged is faded, and so is a lifespan
+whose triangle had not."""
 
 from __future__ import annotations
 
 import math
 from typing import TYPE_CHECKING
 
-from .records import checked, datasets, limits, models
-from .style import MARKERS, headline, model_colours, panels, styled
+from .records import (
+    UNCONVERGED, checked, datasets, estimate_state, h1_states, limits, models, triangle_convergence,
+)
+from .style import MARKERS, convergence_handles, headline, model_colours, opacity, panels, styled
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-COLUMNS = ("dataset", "model", "run", "source", "birth", "death")
+COLUMNS = ("dataset", "model", "run", "source", "birth", "death", "state")
 SOURCES = {"h1": "H1 bar of the complex", "triangle_lifespans": "triangle lifespan (Alg. 2)"}
+
+
+def _states(run: dict, key: str) -> list[str]:
+    """The state of each point of ``key`` (an H1 bar's, or a lifespan's triangle's: the lifespans are in
+    the order of the barcode's triangles)."""
+    if key == "h1":
+        return h1_states(run)
+    triangles = [estimate_state(c) for c in triangle_convergence(run).values()]
+    lifespans = run["barcode"].get(key, [])
+    return triangles if len(triangles) == len(lifespans) else [UNCONVERGED] * len(lifespans)
 
 
 def rows(runs: list[dict]) -> list[dict]:
     """One row per point; a run without triangles simply has no lifespans."""
     return [
-        dict(dataset=r["dataset"], model=r["model"], run=r["run"], source=SOURCES[key], birth=birth, death=death)
+        dict(dataset=r["dataset"], model=r["model"], run=r["run"], source=SOURCES[key], birth=birth, death=death,
+             state=state)
         for r in runs
         for key in SOURCES
-        for birth, death in r["barcode"].get(key, [])
+        for (birth, death), state in zip(r["barcode"].get(key, []), _states(r, key), strict=True)
     ]
 
 
@@ -45,14 +59,14 @@ def figure(runs: list[dict], *, scale: str, title: str) -> Figure:
         ax.axhline(top, color="0.5", lw=0.8, ls=":")
         ax.text(lo, top, " death = ∞", va="bottom", fontsize="small", color="0.3")
     ax.plot([lo, hi], [lo, hi], color="0.4", lw=0.9)
-    groups: dict[tuple[str, str, str], list[dict]] = {}
+    groups: dict[tuple[str, str, str, str], list[dict]] = {}
     for row in table:
-        groups.setdefault((row["model"], row["dataset"], row["source"]), []).append(row)
-    for (model, dataset, source), points in groups.items():
+        groups.setdefault((row["model"], row["dataset"], row["source"], row["state"]), []).append(row)
+    for (model, dataset, source, state), points in groups.items():
         colour = colours[model]
         ax.scatter([p["birth"] for p in points], [min(p["death"], top) for p in points], marker=markers[dataset],
                    s=30, lw=1.2, edgecolor=colour, facecolor=colour if source == SOURCES["h1"] else "none",
-                   alpha=0.85, clip_on=False, zorder=3)
+                   alpha=opacity(state, 0.85), clip_on=False, zorder=3)
     if not any(row["source"] == SOURCES["h1"] for row in table):
         ax.text(0.04, 0.96, "no index-1 features:\nH1 is empty in every run", transform=ax.transAxes, va="top")
     ax.set(xlim=(lo, hi), ylim=(lo, top + 0.07 * (hi - lo)), aspect="equal",
@@ -72,6 +86,8 @@ def figure(runs: list[dict], *, scale: str, title: str) -> Figure:
             key(SOURCES["triangle_lifespans"], marker="o", markerfacecolor="none", markeredgecolor=grey),
         ],
     }
+    if faded := convergence_handles([row["state"] for row in table], grey, marker="o", ms=6, ls="none"):
+        sections["opacity: convergence"] = faded
     legend = ax.legend(handles=[h for header, keys in sections.items() for h in (key(header), *keys)],
                        loc="upper left", bbox_to_anchor=(1.03, 1), fontsize="small", handletextpad=0.4)
     for text in legend.get_texts():

@@ -2,7 +2,8 @@
 (records with "repetition" 0..R-1) on each dataset, in variants that are experiments (e.g. everything
 refitted per repetition, or the minima kept and only the curves refitted). Per dataset a panel of the
 finite H0 deaths by rank (rank 1 = the lowest saddle), each repetition faint and their mean with a 95%
-Student-t confidence interval; a last panel of the TO-scores' means and intervals."""
+Student-t confidence interval; a last panel of the TO-scores' means and intervals. A value whose curves
+had not converged is faded, and so is a mean made of one (a TO-score's state: ``to_score.score_state``)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,17 @@ import math
 from statistics import fmean, stdev
 from typing import TYPE_CHECKING
 
-from .records import checked, datasets, experiment_label, experiments, limits
-from .style import group_colours, headline, legend_below, panels, styled
+from .records import ZERO, checked, combined, datasets, experiment_label, experiments, h0_states, limits
+from .style import (
+    ZERO_MARK, convergence_handles, group_colours, headline, legend_below, opacity, panels, point_style, styled,
+)
+from .to_score import score_state
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-COLUMNS = ("dataset", "experiment", "quantity", "rank", "repetition", "x", "repetitions", "mean", "ci_low", "ci_high")
+COLUMNS = ("dataset", "experiment", "quantity", "rank", "repetition", "x", "repetitions", "mean", "ci_low", "ci_high",
+           "state")
 LEVEL = 0.95
 CONVENTION = "euclidean"
 SPREAD = 0.5  # share of a rank's (or a dataset's) unit slot that the variants spread over
@@ -89,7 +94,7 @@ def rows(runs: list[dict]) -> list[dict]:
     repetition with fewer minima has fewer ranks); then the same for the TO-score ("rank" empty). A
     single repetition's row has repetitions 1, its value as mean and NaN bounds. x is where it is drawn:
     the rank (deaths) or the dataset's place (TO-scores), plus the variant's offset (single repetitions
-    a little to the left of their mean)."""
+    a little to the left of their mean). state: a death's bar's, a mean's from its values together."""
     names = experiments(runs)  # the variants
     out = []
     for slot, dataset in enumerate(datasets(runs)):
@@ -98,44 +103,49 @@ def rows(runs: list[dict]) -> list[dict]:
             if not group:
                 continue
             base = dict(dataset=dataset, experiment=variant)
-            deaths = {r.get("repetition", 0): sorted(d for d in r["barcode"]["h0_graph_deaths"] if math.isfinite(d))
-                      for r in group}
+            # (death, state) pairs, by death
+            deaths = {r.get("repetition", 0): sorted((d, state) for d, state in zip(
+                r["barcode"]["h0_graph_deaths"], h0_states(r), strict=True) if math.isfinite(d)) for r in group}
             for repetition, values in deaths.items():
-                for rank, death in enumerate(values, 1):
+                for rank, (death, state) in enumerate(values, 1):
                     out.append(dict(base, quantity="death", rank=rank, repetition=repetition,
                                     x=rank + _offset(i, len(names)) + BESIDE, repetitions=1, mean=death,
-                                    ci_low=math.nan, ci_high=math.nan))
+                                    ci_low=math.nan, ci_high=math.nan, state=state))
             for rank in range(1, max(map(len, deaths.values())) + 1):
                 values = [v[rank - 1] for v in deaths.values() if len(v) >= rank]
-                mean, low, high = interval(values)
+                mean, low, high = interval([death for death, _ in values])
                 out.append(dict(base, quantity="death", rank=rank, repetition=None, x=rank + _offset(i, len(names)),
-                                repetitions=len(values), mean=mean, ci_low=low, ci_high=high))
-            scores = {r.get("repetition", 0): r["barcode"]["to_score"][CONVENTION] for r in group}
+                                repetitions=len(values), mean=mean, ci_low=low, ci_high=high,
+                                state=combined(state for _, state in values)))
+            scores = {r.get("repetition", 0): (r["barcode"]["to_score"][CONVENTION], score_state(r)) for r in group}
             x = slot + _offset(i, len(names))
-            for repetition, score in scores.items():
+            for repetition, (score, state) in scores.items():
                 out.append(dict(base, quantity="to_score", rank=None, repetition=repetition, x=x + BESIDE,
-                                repetitions=1, mean=score, ci_low=math.nan, ci_high=math.nan))
-            mean, low, high = interval(list(scores.values()))
+                                repetitions=1, mean=score, ci_low=math.nan, ci_high=math.nan, state=state))
+            mean, low, high = interval([score for score, _ in scores.values()])
             out.append(dict(base, quantity="to_score", rank=None, repetition=None, x=x, repetitions=len(scores),
-                            mean=mean, ci_low=low, ci_high=high))
+                            mean=mean, ci_low=low, ci_high=high, state=combined(state for _, state in scores.values())))
     return out
 
 
 def _draw(ax, points: list[dict], colour, marker: str, top: float, *, full: int) -> None:
     """Faint dots for the repetitions, a marker with error bars for the mean (hollow where fewer than
-    ``full`` repetitions had the rank), a triangle on the top edge for an infinite value."""
+    ``full`` repetitions had the rank), a triangle on the top edge for an infinite value; each fainter
+    still where it has not converged."""
     singles = [p for p in points if p["repetition"] is not None]
     summary = [p for p in points if p["repetition"] is None]
-    finite = [p for p in singles if math.isfinite(p["mean"])]
-    ax.scatter([p["x"] for p in finite], [p["mean"] for p in finite], s=14, color=colour, alpha=0.4, lw=0, zorder=2)
+    for p in (p for p in singles if math.isfinite(p["mean"])):
+        ax.scatter(p["x"], p["mean"], color=colour, zorder=2, **{"s": 14, "linewidths": 0, **point_style(p["state"], "o", 0.4)})
     for p in summary:
+        alpha = opacity(p["state"])
         if not math.isfinite(p["mean"]):
-            ax.scatter(p["x"], top, marker="^", s=60, color=colour, clip_on=False, zorder=4)
+            ax.scatter(p["x"], top, marker="^", s=60, color=colour, clip_on=False, zorder=4, alpha=alpha)
             ax.annotate("∞", (p["x"], top), xytext=(6, -4), textcoords="offset points", va="top", color=colour)
             continue
         err = [[p["mean"] - p["ci_low"]], [p["ci_high"] - p["mean"]]] if math.isfinite(p["ci_low"]) else None
-        ax.errorbar(p["x"], p["mean"], yerr=err, color=colour, marker=marker, ms=5, lw=1.3, capsize=3, zorder=3,
-                    markerfacecolor=colour if p["repetitions"] == full else "white")
+        look = ZERO_MARK if p["state"] == ZERO else dict(
+            marker=marker, ms=5, markerfacecolor=colour if p["repetitions"] == full else "white")
+        ax.errorbar(p["x"], p["mean"], yerr=err, color=colour, lw=1.3, capsize=3, zorder=3, alpha=alpha, **look)
 
 
 @styled
@@ -196,6 +206,7 @@ def figure(runs: list[dict], *, scale: str, title: str) -> Figure:
     if hollow:
         handles.append(Line2D([], [], color="0.35", marker="o", ms=5, ls="none", markerfacecolor="white",
                               label="hollow: rank missing from some repetitions"))
+    handles += convergence_handles([p["state"] for p in table], marker="o", ms=5, lw=1.3)
     legend_below(fig, handles, ncols=3 if len(handles) > 6 else 2)
     headline(fig, title, scale, datasets(runs).values())
     return fig

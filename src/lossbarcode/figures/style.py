@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from .records import UNCONVERGED, ZERO
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -20,6 +22,13 @@ PANEL = (4.4, 4.0)  # inches per dataset panel
 MIN_WIDTH = 7.0  # inches: room for the headline and a legend below even with one panel
 LOSS = "train loss (cross-entropy, nats)"
 MARKERS = "osD^vPX*"
+# A value resting on an unconverged estimate is drawn faded: its opacity times FADED, in every figure.
+FADED = 0.3
+# A bar that converged within its tolerance of zero (two minima connected without a barrier) is marked
+# by a flat dash at its birth, so that it reads as a finding and not as a missing bar.
+ZERO_MARK = dict(marker="_", ms=11, mew=2.2)
+NOT_CONVERGED = "faded: not converged (still moving, or no record)"
+NO_BARRIER = "connected, no barrier (converged within tolerance of 0)"
 
 
 @contextmanager
@@ -115,3 +124,30 @@ def model_axis(ax: Axes, labels: Iterable[str]) -> None:
     ax.set_xlim(-0.6, len(labels) - 0.4)
     ax.set_xlabel("model")
     ax.grid(axis="x", visible=False)
+
+
+def opacity(state: str, alpha: float = 1.0) -> float:
+    """The alpha of a value in ``state`` that is otherwise drawn with ``alpha``."""
+    return alpha * FADED if state == UNCONVERGED else alpha
+
+
+def point_style(state: str, marker: str, alpha: float = 1.0) -> dict:
+    """scatter keywords for a value in ``state`` otherwise drawn as ``marker`` with ``alpha``: faded when
+    it has not converged, the zero dash for a bar (or what it ends at) without a barrier."""
+    if state == ZERO:
+        return dict(marker=ZERO_MARK["marker"], linewidths=ZERO_MARK["mew"], s=ZERO_MARK["ms"] ** 2, alpha=alpha)
+    return dict(marker=marker, alpha=opacity(state, alpha))
+
+
+def convergence_handles(states: Iterable[str], colour="0.35", **line) -> list:
+    """Legend entries for the look of unconverged values and of zero bars, those of ``states`` that
+    occur; ``line``: how the figure's values are drawn (marker, lw...), for the faded entry."""
+    from matplotlib.lines import Line2D
+
+    states = set(states)
+    handles = []
+    if UNCONVERGED in states:
+        handles.append(Line2D([], [], color=colour, alpha=FADED, label=NOT_CONVERGED, **{"lw": 1.8, **line}))
+    if ZERO in states:
+        handles.append(Line2D([], [], color=colour, ls="none", label=NO_BARRIER, **ZERO_MARK))
+    return handles

@@ -2,30 +2,31 @@
 record, titled with its experiment's label (e.g. trainable or fixed sides' centres, and the epochs), the
 training loss inside the triangle on top and the training accuracy under it, each map with its own colour
 bar. The records come from experiments that differ only in the triangle's recipe; they are drawn in the
-order given. A run with several triangles shows the first by name.
+order given. A run with several triangles shows the first by name; under it, whether its maximum converged.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .records import checked, datasets, experiment_label, models
+from .records import checked, datasets, experiment_label, models, triangle_convergence, verdict
 from .style import LOSS, grid, headline, styled
-from .triangle_surface import colour_bar, draw, markers, needs_grids, samples, value_range, wrap
+from .triangle_surface import colour_bar, convergence_note, draw, markers, needs_grids, samples, value_range, wrap
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-COLUMNS = ("dataset", "experiment", "model", "run", "triangle", "point", "b0", "b1", "b2", "x", "y", "train_loss",
-           "train_accuracy")
+COLUMNS = ("dataset", "experiment", "model", "run", "triangle", "verdict", "point", "b0", "b1", "b2", "x", "y",
+           "train_loss", "train_accuracy")
 ACCURACY = "train accuracy (%)"
 
 
 def record_rows(run: dict) -> list[dict]:
-    """The samples of one record's triangle (the first by name)."""
+    """The samples of one record's triangle (the first by name), with its convergence verdict."""
     grids = needs_grids(run, "triangle_budgets")
     name = min(grids)
-    return samples(run, name, grids[name], accuracy=True, experiment=experiment_label(run))
+    return samples(run, name, grids[name], accuracy=True, experiment=experiment_label(run),
+                   verdict=verdict(triangle_convergence(run).get(name)))
 
 
 def rows(runs: list[dict]) -> list[dict]:
@@ -55,7 +56,8 @@ def figure(runs: list[dict], *, scale: str, title: str) -> Figure:
         filled = draw(bottom, points, "train_accuracy", cmap=accuracy_map, scale=100.0,
                       span=value_range(points, "train_accuracy", 100.0), corners=corners)
         colour_bar(fig, bottom, filled, ACCURACY, "no accuracy recorded\n(a triangle file from\nbefore it was kept)")
-        bottom.set_xlabel(f"triangle {points[0]['triangle']}", fontsize="small")
+        bottom.set_xlabel(f"triangle {points[0]['triangle']}, {convergence_note(points[0]['verdict'])}",
+                          fontsize="small")
         if k == 0:
             top.set_ylabel("train loss", fontsize="medium")
             bottom.set_ylabel("train accuracy", fontsize="medium")

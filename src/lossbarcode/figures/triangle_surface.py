@@ -6,7 +6,8 @@ error.
 A run with several triangles shows the one with the longest index-1 lifespan (its highest point minus
 its highest side), the one whose barrier inside is the tallest; the CSV names it and says of how many.
 The panels share one colour scale when every panel's range of losses covers at least half of their
-joint range; otherwise each panel has its own colour bar, as in the paper.
+joint range; otherwise each panel has its own colour bar, as in the paper. Under each panel, whether the
+triangle's maximum converged (its record's verdict).
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .records import checked, datasets, limits
+from .records import CONVERGED, checked, datasets, limits, triangle_convergence, verdict
 from .style import LOSS, grid, headline, legend_below, styled
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-COLUMNS = ("dataset", "model", "run", "triangle", "lifespan", "triangles_in_run", "test_error", "point",
+COLUMNS = ("dataset", "model", "run", "triangle", "lifespan", "verdict", "triangles_in_run", "test_error", "point",
            "b0", "b1", "b2", "x", "y", "train_loss")
 HEIGHT = math.sqrt(3) / 2
 #: The corners of the drawn triangle: vertex i of the triangle (its i-th minimum) at CORNERS[i].
@@ -94,10 +95,16 @@ def chosen(run: dict) -> tuple[str, float]:
 
 
 def record_rows(run: dict) -> list[dict]:
-    """The samples of one run's longest-lived triangle."""
+    """The samples of one run's longest-lived triangle, with its convergence verdict."""
     name, span = chosen(run)
     grids = run["barcode"]["triangle_grids"]
-    return samples(run, name, grids[name], lifespan=span, triangles_in_run=len(grids), test_error=error_rate(run))
+    return samples(run, name, grids[name], lifespan=span, verdict=verdict(triangle_convergence(run).get(name)),
+                   triangles_in_run=len(grids), test_error=error_rate(run))
+
+
+def convergence_note(verdict_: str) -> str:
+    """How a panel says whether its triangle's maximum converged."""
+    return "converged" if verdict_ == CONVERGED else f"not converged ({verdict_})"
 
 
 def rows(runs: list[dict]) -> list[dict]:
@@ -212,8 +219,8 @@ def figure(runs: list[dict], *, scale: str, title: str) -> Figure:
         quality = f"{held_out} error {error:.1f}%" if math.isfinite(error) else f"no {held_out} accuracy recorded"
         ax.set_title(wrap(r["model_label"], *([r["dataset_title"]] if several else []), quality), fontsize="medium")
         which = f", the longest-lived of {first['triangles_in_run']}" if first["triangles_in_run"] > 1 else ""
-        ax.set_xlabel(f"triangle {first['triangle']}{which}\nindex-1 lifespan {first['lifespan']:.3g} nats",
-                      fontsize="small")
+        ax.set_xlabel(f"triangle {first['triangle']}{which}\nindex-1 lifespan {first['lifespan']:.3g} nats\n"
+                      f"{convergence_note(first['verdict'])}", fontsize="small")
         if not shared or filled is None:
             colour_bar(fig, ax, filled, LOSS, "no finite loss measured")
     if shared and any(f is not None for f in drawn):
