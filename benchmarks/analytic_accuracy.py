@@ -33,6 +33,7 @@ DEFAULTS = {
     "bezier": Recipe(steps=3000, lr=1e-2, momentum=0.9, schedule="garipov"),
     "polychain": Recipe(steps=3000, lr=1e-2, momentum=0.9, schedule="garipov"),
     "pointchain": Recipe(steps=3000, lr=1e-2),
+    "climbing": Recipe(steps=3000, lr=1e-2),
 }
 
 
@@ -88,7 +89,7 @@ def ring_table():
     print(f"\n## Three wells on a ring: H1 bar, exact [{birth:.4f}, {death:.4f}], value range {value_range:.4f}\n")
     print("| curve method | triangle sides | estimated H1 bar | birth error % | death error % | seconds |")
     print("|---|---|---|---|---|---|")
-    for method in ("polychain", "pointchain"):
+    for method in ("polychain", "pointchain", "climbing"):
         for train_sides in (False, True):
             start = time.perf_counter()
             estimate = estimate_barcode(landscape, minima, method, triangles=True, triangle_kw={"train_sides": train_sides})

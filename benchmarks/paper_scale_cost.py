@@ -9,6 +9,11 @@ once are reused by the experiments that share them. An estimate for planning a r
 target. ``--jobs-only`` times nothing: it lists the work (jobs, their budgets, the largest model's
 parameters), what a machine without the GPU can say.
 
+A curve or triangle recipe with ``until_converged`` has a cap, not a budget: it is costed at
+``--used-share`` of its cap (default: the share the quick profile's adaptive curves used, see
+docs/scaling.md), which is a guess until it is measured at paper scale. Its checks (a profile
+after 1/8, 1/4, 1/2 and all of the budget) are in the measured seconds outside training.
+
     python benchmarks/paper_scale_cost.py SCRATCH_DIR [EXPERIMENT ...]   (on the GPU you plan to use)
     python benchmarks/paper_scale_cost.py --jobs-only SCRATCH_DIR        (the work, on any machine)
     python benchmarks/paper_scale_cost.py --config config/quick.yaml SCRATCH_DIR gpt_text   (a smoke run)
@@ -40,6 +45,9 @@ SIZES = {"mnist": (60000, 10000, (1, 28, 28), 10, "MNIST"), "fmnist": (60000, 10
 TOKENS = {"oscar": (30_000_000, 512, "OSCAR 23.01"), "mimesis_text": (107_000, 256, "mimesis")}
 #: the quick profile's stand-ins, for smoke runs with --config config/quick.yaml
 SIZES |= {"mnist5k": (5000, 1000, (1, 28, 28), 10, "MNIST-5k"), "digits": (1437, 360, (1, 8, 8), 10, "digits")}
+#: the share of an adaptive cap a paper-scale job is expected to use: the quick profile's median over its adaptive
+#: curves and triangles (docs/scaling.md); a guess until it is measured at paper scale
+USED_SHARE = 0.5
 #: the short runs: epochs, or iterations (twenty logged periods of a twentieth each)
 SHORT = {"minimum": 3, "curve": 4, "triangle": 2}
 SHORT_ITERATIONS = 40
@@ -158,7 +166,15 @@ def cost_of_jobs(name, experiment, model, dataset, out, device, handler) -> dict
     return cost
 
 
-def main(out, only=(), config_path=CONFIG, jobs_only=False):
+def budget_of(stage: dict, used_share: float) -> tuple[str, float]:
+    """How the stage's budget reads, and the share of it a job is expected to run (1 for a fixed budget)."""
+    budget = f"{stage['iterations']} iterations" if "iterations" in stage else f"{stage['epochs']} epochs"
+    if stage.get("until_converged"):
+        return f"a cap of {budget}, {used_share:.0%} expected (a guess until measured at paper scale)", used_share
+    return budget, 1.0
+
+
+def main(out, only=(), config_path=CONFIG, jobs_only=False, used_share=USED_SHARE):
     config = yaml.safe_load(Path(config_path).read_text())
     handler = Epochs()
     logging.getLogger("lossbarcode").addHandler(handler)
@@ -177,8 +193,7 @@ def main(out, only=(), config_path=CONFIG, jobs_only=False):
             counts = job_counts(experiment)
             if jobs_only:
                 for section, count in counts.items():
-                    stage = experiment[section]
-                    budget = f"{stage['epochs']} epochs" if "epochs" in stage else f"{stage['iterations']} iterations"
+                    budget = budget_of(experiment[section], used_share)[0]
                     print(f"{name:26} {dataset:9} {section:8} {count * len(experiment['models']):5d} jobs of "
                           f"{budget}, largest model {model} ({parameters:,} parameters)")
                 continue
@@ -191,12 +206,11 @@ def main(out, only=(), config_path=CONFIG, jobs_only=False):
             if key not in timed_before:
                 timed_before[key] = cost_of_jobs(name, experiment, model, dataset, out, device, handler)
             for section, (per_period, measuring) in timed_before[key].items():
-                periods = short(experiment[section])[1]
+                budget, share = budget_of(experiment[section], used_share)
+                periods = short(experiment[section])[1] * share
                 job = periods * per_period + measuring
                 jobs_here = counts[section] * len(experiment["models"])
                 hours += jobs_here * job / 3600
-                budget = (f"{experiment[section]['iterations']} iterations" if "iterations" in experiment[section]
-                          else f"{experiment[section]['epochs']} epochs")
                 print(f"{name:26} {dataset:9} {model:14} {section:8} {per_period:6.2f} s/period x {periods:6.0f} "
                       f"periods ({budget}) + {measuring:5.1f} s measuring = {job / 60:6.1f} min per job, "
                       f"{jobs_here} jobs (bounded by the largest model)")
@@ -218,5 +232,7 @@ if __name__ == "__main__":
     parser.add_argument("scratch", help="a folder for the fake data and the jobs' files")
     parser.add_argument("experiments", nargs="*", help="only these experiments")
     parser.add_argument("--jobs-only", action="store_true", help="list the jobs and their budgets; time nothing")
+    parser.add_argument("--used-share", type=float, default=USED_SHARE,
+                        help="the share of an adaptive (until_converged) cap a job is expected to use")
     args = parser.parse_args()
-    main(args.scratch, args.experiments, args.config, args.jobs_only)
+    main(args.scratch, args.experiments, args.config, args.jobs_only, args.used_share)

@@ -45,6 +45,8 @@ def test_the_tolerance_is_relative_to_the_height_with_a_floor():
     ([2.0, 1.5, 1.2, 0.9], FALLING),
     ([1.0, 1.2, 1.5, 1.9], RISING),       # the recipe drives the maximum uphill: reported, not hidden
     ([1.0], TOO_SHORT),
+    ([0.005], CONVERGED),                 # within the floor's tolerance: it cannot come down further
+    ([1.0, 0.5, 0.2, 0.008], CONVERGED),
 ])
 def test_the_verdict_compares_the_last_doubling(maxima, verdict):
     trace = Trace(floor=0.0)
@@ -55,6 +57,13 @@ def test_the_verdict_compares_the_last_doubling(maxima, verdict):
     record = trace.record(Convergence(), cap=8, gradient=None)
     assert record["converged"] == (verdict == CONVERGED) and record["used"] == 8 and record["cap"] == 8
     assert record["trace"][-1] == {"step": 8, "max": maxima[-1]} and record["verdict"] == verdict
+
+
+def test_an_adaptive_budget_stops_at_its_floor():
+    values = iter([0.5, 0.105])  # the second check is within 0.01 of the higher end's loss, 0.1
+    trace = run_checked(lambda start, stop: None, lambda step: next(values), 80,
+                        Convergence(Tolerance(0.05, 0.01), until_converged=True), Trace(floor=0.1))
+    assert trace.steps == [10, 20]
 
 
 def test_an_adaptive_budget_stops_at_the_first_settled_doubling():

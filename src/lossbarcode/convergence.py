@@ -4,8 +4,9 @@ A curve's (a triangle's) bar is the highest loss it passes through: an upper bou
 it estimates, whose distance from the saddle depends on how long the fit ran. So every fit
 measures its maximum, on the fixed measurement set, after ``check_steps(cap)`` steps: an eighth,
 a quarter, half and all of its budget (the *trace*). The estimate has converged when the maximum
-moved by less than a ``Tolerance`` over the last doubling of the steps; a maximum that *rose* is
-reported as such (the recipe drives the fit uphill there). An adaptive budget (``until_converged``)
+moved by less than a ``Tolerance`` over the last doubling of the steps, or when it lies within the
+tolerance of its floor, the higher end's loss, below which neither it nor the exact value can be; a
+maximum that *rose* is reported as such (the recipe drives the fit uphill there). An adaptive budget (``until_converged``)
 stops at the first check whose doubling moved less than the tolerance; its budget is then a cap.
 
 At the end, ``stationarity`` gives the gradient of the measured loss at the highest point, split
@@ -102,9 +103,17 @@ class Trace:
         return None if not half else self.maxima[-1] - self.maxima[half[-1]]
 
     def verdict(self, tolerance: Tolerance) -> tuple[str, float | None, float]:
-        """``(verdict, change, tolerance in nats)`` of the trace so far."""
+        """``(verdict, change, tolerance in nats)`` of the trace so far.
+
+        A maximum within the tolerance of its floor has converged whatever its trace: the path's
+        highest loss is never below the higher end's (the profile measures the ends), nor is the
+        exact minimax loss, so both lie within the tolerance of each other: the minima are
+        connected without a barrier (for a triangle: the cycle of its sides is filled at its birth).
+        """
         change = self.change()
         nats = tolerance.of(self.maxima[-1] - self.floor) if self.maxima else tolerance.absolute
+        if self.maxima and self.maxima[-1] - self.floor <= nats:
+            return CONVERGED, change, nats
         if change is None:
             return TOO_SHORT, None, nats
         if abs(change) <= nats:
