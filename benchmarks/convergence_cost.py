@@ -10,8 +10,9 @@ recipe, fits run at a ladder of budgets (50 * 2**k steps); the best value of a p
 maximum any fit reached (every maximum is an upper bound of the pair's minimax loss). A method's cost
 is the gradient evaluations of the smallest budget from which on its maximum stays within 1% of the
 range (best value - lower minimum) of the best value; "never" where the largest budget does not get
-there, with how far above it ends. The adaptive rows run the climbing string with ``until_converged``
-at the largest budget as its cap: what it spent, where it stopped, and its error.
+there, with how far above it ends; in brackets, the points its checks measured. The adaptive rows run
+with ``until_converged`` at the largest budget as their cap, checking after cap / 2**k steps for k =
+3 or 6 .. 0: what they spent, where they stopped, and their error.
 
 Cases: the analytic landscapes of ``lossbarcode.functions``; with ``--networks``, the quick profile's
 FCNs on the digits stand-in (width 32, 1,000 training images, minima by its minimum recipe).
@@ -38,17 +39,19 @@ from lossbarcode.train import Recipe
 
 
 class Counting(Landscape):
-    """A landscape that counts the points whose training loss (and so gradient) it computes."""
+    """A landscape that counts the points whose training loss (and so gradient) it computes, and the
+    points it measures (the checks' profiles: forward passes over the measurement set)."""
 
     def __init__(self, inner: Landscape):
         self.inner, self.dim, self.dtype, self.device = inner, inner.dim, inner.dtype, inner.device
-        self.gradients = 0
+        self.gradients = self.measured = 0
 
     def loss(self, theta):
         self.gradients += 1 if theta.ndim == 1 else len(theta)
         return self.inner.loss(theta)
 
     def evaluate(self, theta):
+        self.measured += 1 if theta.ndim == 1 else len(theta)
         return self.inner.evaluate(theta)
 
     def gradient(self, theta):
@@ -81,17 +84,21 @@ NETWORK = [
     Candidate("climbing, Adam 1e-3", "climbing", {"lr": 1e-3, "optimizer": "adam"}),
     Candidate("climbing, Adam 3e-3", "climbing", {"lr": 3e-3, "optimizer": "adam"}),
 ]
-ADAPTIVE = {"analytic": Candidate("climbing, SGD, until converged (the new default)", "climbing", {"lr": 1e-2}),
-            "network": Candidate("climbing, Adam 3e-3, until converged", "climbing", {"lr": 3e-3, "optimizer": "adam"})}
+#: Adaptive budgets (the largest budget a cap), with their checks after cap / 2**k for k = doublings .. 0.
+ADAPTIVE = {"analytic": [Candidate("climbing, SGD, until converged", "climbing", {"lr": 1e-2}),
+                         Candidate("climbing 4 nodes, SGD, until converged", "climbing", {"lr": 1e-2}, bends=4)],
+            "network": [Candidate("climbing, Adam 3e-3, until converged", "climbing", {"lr": 3e-3, "optimizer": "adam"}),
+                        Candidate("polychain, Adam 3e-3, until converged", "polychain", {"lr": 3e-3, "optimizer": "adam"})]}
+DOUBLINGS = (3, 6)
 
 
-def fit(landscape: Counting, a, b, candidate: Candidate, steps: int, until_converged: bool = False):
-    """The fit's final maximum, its gradient evaluations and its record."""
-    landscape.gradients = 0
+def fit(landscape: Counting, a, b, candidate: Candidate, steps: int, until_converged: bool = False, doublings: int = 3):
+    """The fit's final maximum, its gradient evaluations, its measured points and its record."""
+    landscape.gradients = landscape.measured = 0
     curve = fit_curve(landscape, a, b, candidate.method, bends=candidate.bends,
                       recipe=Recipe(steps=steps, **candidate.recipe), steps_per_epoch=steps,
-                      convergence=Convergence(until_converged=until_converged))
-    return float(curve.measured[1].max()), landscape.gradients, curve.convergence
+                      convergence=Convergence(doublings=doublings, until_converged=until_converged))
+    return float(curve.measured[1].max()), landscape.gradients, landscape.measured, curve.convergence
 
 
 def deciding_pairs(landscape, minima) -> list[tuple[int, int]]:
@@ -103,32 +110,37 @@ def deciding_pairs(landscape, minima) -> list[tuple[int, int]]:
     return sorted({edge for edge in barcode.h0_deciding_edges(values, edges) if edge is not None})
 
 
-def table(title: str, landscape: Landscape, minima, candidates: list[Candidate], adaptive: Candidate, ladder: list[int]):
+def table(title: str, landscape: Landscape, minima, candidates: list[Candidate], adaptive: list[Candidate],
+          ladder: list[int]):
     counting = Counting(landscape)
     low = landscape.evaluate(minima).double().cpu().numpy()
     pairs = deciding_pairs(landscape, minima)
     print(f"\n### {title}: {len(minima)} minima, pairs {pairs}\n")
-    print("| pair | method and recipe | gradient evaluations to within 1% | largest budget: error % | seconds |")
+    print("| pair | method and recipe | gradient evaluations to within 1% (points measured) | "
+          "largest budget: error % | seconds |")
     print("|---|---|---|---|---|")
     for i, j in pairs:
         runs = {}
         for candidate in candidates:
             start = time.perf_counter()
-            runs[candidate.name] = [fit(counting, minima[i], minima[j], candidate, steps)[:2] for steps in ladder]
+            runs[candidate.name] = [fit(counting, minima[i], minima[j], candidate, steps)[:3] for steps in ladder]
             runs[candidate.name].append(time.perf_counter() - start)
-        start = time.perf_counter()
-        top, evaluations, record = fit(counting, minima[i], minima[j], adaptive, ladder[-1], until_converged=True)
-        seconds = time.perf_counter() - start
-        best = min(min(value for value, _ in rows[:-1]) for rows in runs.values())
+        stopped = {}
+        for candidate, doublings in itertools.product(adaptive, DOUBLINGS):
+            start = time.perf_counter()
+            result = fit(counting, minima[i], minima[j], candidate, ladder[-1], True, doublings)
+            stopped[f"{candidate.name}, {doublings} doublings"] = (*result, time.perf_counter() - start)
+        best = min(min(value for value, *_ in rows[:-1]) for rows in runs.values())
         scale = best - min(low[i], low[j])
         for name, rows in runs.items():
             *rows, seconds_all = rows
-            errors = [(value - best) / scale * 100 for value, _ in rows]
+            errors = [(value - best) / scale * 100 for value, *_ in rows]
             within = [k for k in range(len(rows)) if all(e <= 1 for e in errors[k:])]
-            cost = f"{rows[within[0]][1]:,}" if within else "never"
+            cost = f"{rows[within[0]][1]:,} ({rows[within[0]][2]:,})" if within else "never"
             print(f"| {i}-{j} | {name} | {cost} | {errors[-1]:.2f} | {seconds_all:.1f} |", flush=True)
-        print(f"| {i}-{j} | {adaptive.name} | {evaluations:,} (stopped at step {record['used']} of {record['cap']}, "
-              f"{record['verdict']}) | {(top - best) / scale * 100:.2f} | {seconds:.1f} |", flush=True)
+        for name, (top, evaluations, measured, record, seconds) in stopped.items():
+            print(f"| {i}-{j} | {name} | {evaluations:,} ({measured:,}; stopped at step {record['used']} of "
+                  f"{record['cap']}, {record['verdict']}) | {(top - best) / scale * 100:.2f} | {seconds:.1f} |", flush=True)
 
 
 def network_cases():
