@@ -556,6 +556,7 @@ def _repo_files(meta: OscarDataset, records: Path) -> list[str]:
     from huggingface_hub import HfApi
 
     with _hub_errors(meta, records):
+        hub.reach(meta.repo, "dataset")  # the listing below would retry an unreachable Hub for half a minute
         return HfApi().list_repo_files(meta.repo, repo_type="dataset")
 
 
@@ -575,22 +576,21 @@ def _hub_errors(meta: OscarDataset, records: Path, file: str | None = None):
     from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError,
                                         RemoteEntryNotFoundError, RepositoryNotFoundError)
 
-    # huggingface_hub's HTTP errors derive from its HTTP library's base error (httpx's HTTPError), as
-    # do that library's transport errors: refused connections, unresolvable hosts, timeouts.
-    http_error = HfHubHTTPError.__mro__[1]
+    http_error = HfHubHTTPError.__mro__[1]  # as in hub.reach: transport errors too
     page = f"{constants.ENDPOINT}/datasets/{meta.repo}"
     what = f"{meta.repo}{f' file {file}' if file else ''}"
+    authenticate = f"give huggingface_hub a token with read access {hub.how_to_authenticate()}"
     try:
         yield
     except GatedRepoError as error:
         if get_token() is None:
             raise DataUnavailable(
-                f"{meta.repo} is gated and no Hugging Face token is set (HF_TOKEN, or a login by `hf auth login`). "
-                f"Create a token with read access at https://huggingface.co/settings/tokens, accept the dataset's "
-                f"terms at {page} with the same account, then `export HF_TOKEN=<token>` and run again.") from error
+                f"{meta.repo} is gated and no Hugging Face token is set: {authenticate}. Accept the dataset's terms at "
+                f"{page} with the token's account, then run again.") from error
         raise DataUnavailable(
             f"the Hugging Face token in use has no access to the gated {meta.repo}: accept the dataset's terms at "
-            f"{page} with the token's account (the authors may have to approve it first), then run again.") from error
+            f"{page} with the token's account (the authors may have to approve it first), or use another account's "
+            f"token ({hub.how_to_authenticate()}), then run again.") from error
     except RepositoryNotFoundError as error:
         raise DataUnavailable(
             f"no dataset {meta.repo} at {constants.ENDPOINT} (or a private one the token in use cannot see): "
@@ -601,9 +601,12 @@ def _hub_errors(meta: OscarDataset, records: Path, file: str | None = None):
     except HfHubHTTPError as error:
         raise DataUnavailable(f"the Hub answered for {what}: {_status(error)}") from error
     except (LocalEntryNotFoundError, ConnectionError, http_error) as error:  # offline, or the Hub unreachable
+        gated = (f"\n{meta.repo} is gated: where the Hub is reachable, accept its terms at {page} and {authenticate}."
+                 if meta.gated else "")
+        reason = str(error) if isinstance(error, hub.HubUnreachable) else \
+            f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]}"
         raise DataUnavailable(
-            f"could not reach the Hugging Face Hub ({constants.ENDPOINT}) for {what}: {type(error).__name__}: "
-            f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}\n"
+            f"could not reach the Hugging Face Hub ({constants.ENDPOINT}) for {what}: {reason}{gated}\n"
             "To prepare it without network access, either download the languages' shards where the Hub is "
             f"reachable, `hf download {meta.repo} --repo-type dataset "
             + " ".join(f"--include '{meta.data_dir.rstrip('/') + '/' if meta.data_dir else ''}{language}_meta/*'"
