@@ -22,7 +22,9 @@ languages, go once into a JSON-lines file that ``prepare_tokens`` reads.
 
 from __future__ import annotations
 
+import glob
 import json
+import logging
 import random
 import re
 import socket
@@ -41,6 +43,8 @@ from . import hub
 from .datasets import DATASETS, TRAIN_FRACTION, DataUnavailable, ImageDataset, MimesisText, OscarDataset, TokenDataset
 from .io import read_torch, save_torch, unusable
 from .sampling import TokenWindows
+
+log = logging.getLogger("lossbarcode")
 
 SEED = 0
 # torchvision opens URLs without a timeout: a mirror that accepts a connection and never answers
@@ -79,7 +83,8 @@ def _info(name: str) -> ImageDataset | TokenDataset | OscarDataset | MimesisText
 
 # ----- prepare ---------------------------------------------------------------------------------
 def prepare(name: str, root: str | Path, *, mirror: str | None = None) -> Path:
-    """Writes ``{root}/{name}.pt`` once and returns its path (at once if it exists).
+    """Writes ``{root}/{name}.pt`` once and returns its path (at once if it exists; a token file, if it
+    exists and was made from the same text and options).
 
     ``mirror`` (images): base URL serving the original archive files under their own names, in
     place of torchvision's download location. Raises ``DataUnavailable`` when a real dataset cannot
@@ -87,14 +92,15 @@ def prepare(name: str, root: str | Path, *, mirror: str | None = None) -> Path:
     """
     meta = _info(name)
     path = Path(root) / f"{name}.pt"
-    if path.exists():
-        return path
+    # A token file knows what it was made from, and is made anew when that changed.
     if isinstance(meta, TokenDataset):
         return prepare_tokens(path, meta.path, config=meta.config, data_files=meta.data_files, split=meta.split,
                               field=meta.field, tokenizer=meta.tokenizer, vocab_size=meta.vocab_size,
                               title=meta.title)
     if isinstance(meta, (OscarDataset, MimesisText)):
         return prepare_languages(meta, root)
+    if path.exists():
+        return path
     if meta.standin:
         (x_train, y_train, x_test, y_test), source = _STANDINS[name](meta.train_samples)
     else:
@@ -324,7 +330,9 @@ def prepare_tokens(
     title: str | None = None,
     origin: str | None = None,
 ) -> Path:
-    """Writes the token file ``out`` once and returns its path (at once if it exists).
+    """Writes the token file ``out`` and returns its path: at once if it exists and was made from the same
+    source, options and local files (their sizes and modification times, stored in it as ``made_from``),
+    else anew, saying what changed.
 
     The text is ``datasets.load_dataset(path, config, data_files=data_files, split=split)[field]``:
     ``path`` a Hub id (or a local folder laid out like a Hub dataset), or ``"text"`` / ``"json"`` with
@@ -336,11 +344,19 @@ def prepare_tokens(
     from, for the token file's source.
     """
     out = Path(out)
-    if out.exists():
-        return out
     if tokenizer != "char" and vocab_size is not None:
         raise ValueError(f"vocab_size caps a character vocabulary; the tokenizer {tokenizer!r} brings its own")
     files = [data_files] if isinstance(data_files, str) else list(data_files)
+    made_from = {"path": path, "config": config, "data_files": files, "split": split, "field": field,
+                 "tokenizer": tokenizer, "vocab_size": vocab_size, "origin": origin, "files": _stamps([path, *files])}
+    if out.exists():
+        blob = read_torch(out, rule="prepare_data")
+        before = blob.get("made_from", {}) if isinstance(blob, dict) else {}
+        if before == made_from:
+            return out
+        changed = [key for key, value in made_from.items() if before.get(key) != value]
+        log.info("%s was made from another text or with other options (%s changed): making it anew", out,
+                 ", ".join(changed))
     documents, source = _documents(path, config, files, split, field, out.parent / "huggingface")
     source = f"{origin}, read by {source}" if origin else source
     if tokenizer == "char":
@@ -356,8 +372,18 @@ def prepare_tokens(
     return save_torch(out, {
         "kind": "tokens", "name": out.stem, "title": title or out.stem, "source": f"{source}; tokenised by {described}",
         "tokenizer": tokenizer, "vocab": vocab, "vocab_size": vocab_size, "counts": counts,
-        "train": ids[:cut].to(compact), "validation": ids[cut:].to(compact),
+        "train": ids[:cut].to(compact), "validation": ids[cut:].to(compact), "made_from": made_from,
     })
+
+
+def _stamps(sources: list[str]) -> list[list]:
+    """``[path, size, modification time in ns]`` of every local file among ``sources`` (files, folders and
+    glob patterns; Hub ids and loader names match none)."""
+    files: set[Path] = set()
+    for source in sources:
+        for match in map(Path, glob.glob(str(source), recursive=True)):
+            files.update(p for p in match.rglob("*") if p.is_file()) if match.is_dir() else files.add(match)
+    return [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in sorted(files)]
 
 
 def _documents(path, config, files, split, field, cache: Path) -> tuple[list[str], str]:
@@ -430,15 +456,16 @@ _OSCAR_SHARD = re.compile(r"(?:^|/)(?P<language>[^/]+)_meta/[^/]+\.jsonl(?:\.gz|
 
 
 def prepare_languages(meta: OscarDataset | MimesisText, root: str | Path) -> Path:
-    """Writes ``{root}/{name}.pt`` once from each language's text up to its budget: the documents,
-    shuffled across languages (seeded) so that the validation tenth holds every language as the training
-    part does, go once into ``{root}/{name}.jsonl`` (records ``{"language", "text"}``, kept: a later call,
-    or one without network access, reads them from there) and are tokenised through the ``json`` loader
-    by ``prepare_tokens``."""
+    """Writes ``{root}/{name}.pt`` from each language's text up to its budget: the documents, shuffled
+    across languages (seeded) so that the validation tenth holds every language as the training part
+    does, go once into ``{root}/{name}.jsonl`` (records ``{"language", "text"}``, kept: a later call, or
+    one without network access, reads them from there) and are tokenised through the ``json`` loader by
+    ``prepare_tokens``, which makes the token file anew when the records or the tokenizer change.
+    ``{name}.jsonl.origin`` says where the records came from: records fetched for other languages,
+    budgets or sources are fetched anew; records placed by hand (with no such file) are used as they are."""
     root = Path(root)
     out, records = root / f"{meta.name}.pt", root / f"{meta.name}.jsonl"
-    if out.exists():
-        return out
+    fetched_from = records.with_name(f"{records.name}.origin")
     if isinstance(meta, OscarDataset):
         origin = f"{meta.repo}{f' {meta.data_dir}' if meta.data_dir else ''} field {meta.field!r}"
     else:
@@ -447,6 +474,9 @@ def prepare_languages(meta: OscarDataset | MimesisText, root: str | Path) -> Pat
         origin = f"mimesis {mimesis.__version__} datasets/<locale>/text.json 'text' and 'quotes'"
     origin += f", languages {', '.join(meta.languages)}" + (
         f", up to {meta.characters_per_language:,} characters each" if meta.characters_per_language else "")
+    if records.exists() and fetched_from.exists() and fetched_from.read_text(encoding="utf-8") != origin:
+        log.info("%s holds the text of %s: fetching %s", records, fetched_from.read_text(encoding="utf-8"), origin)
+        records.unlink()
     if not records.exists():
         oscar = isinstance(meta, OscarDataset)
         documents = list(_oscar_documents(meta, records) if oscar else _mimesis_documents(meta))
@@ -455,6 +485,7 @@ def prepare_languages(meta: OscarDataset | MimesisText, root: str | Path) -> Pat
         partial.parent.mkdir(parents=True, exist_ok=True)
         with partial.open("w", encoding="utf-8") as file:
             file.writelines(json.dumps(d, ensure_ascii=False) + "\n" for d in documents)
+        fetched_from.write_text(origin, encoding="utf-8")
         partial.replace(records)  # whole or absent: a later call must not take a cut-off file for the text
     return prepare_tokens(out, "json", data_files=str(records), field="text", tokenizer=meta.tokenizer,
                           vocab_size=meta.vocab_size, title=meta.title, origin=origin)
