@@ -249,7 +249,9 @@ def load(
         raise ValueError(f"{path} holds a token stream, not images; read it with load_tokens")
     if not isinstance(blob, dict) or not {"name", "x_train", "y_train", "x_test", "y_test"} <= blob.keys():
         raise unusable(path, "not a dataset file written by lossbarcode prepare-data", "prepare_data")
-    meta = _info(blob["name"])
+    if blob["name"] not in DATASETS:
+        raise unusable(path, f"it holds dataset {blob['name']!r}, which the registry does not know", "prepare_data")
+    meta = DATASETS[blob["name"]]
     x_train, y_train = blob["x_train"], blob["y_train"]
     stored = tuple(x_train.shape[1:])
     shape = stored if shape is None else tuple(shape)
@@ -445,6 +447,8 @@ def load_tokens(path: str | Path, *, block_size: int, device: str | torch.device
     blob = read_torch(path, rule="prepare_data")
     if not isinstance(blob, dict) or blob.get("kind") != "tokens":
         raise unusable(path, "not a token file written by lossbarcode (prepare_tokens or prepare-data)", "prepare_data")
+    if missing := [k for k in ("train", "validation", "vocab_size", "vocab", "tokenizer", "title") if k not in blob]:
+        raise unusable(path, f"a token file without {', '.join(missing)}", "prepare_data")
     train, val = (blob[k].to(torch.int32).to(device) for k in ("train", "validation"))
     return TokenData(train, val, int(block_size), blob["vocab_size"], blob["vocab"], blob["tokenizer"], blob["title"])
 
