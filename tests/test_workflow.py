@@ -210,6 +210,7 @@ def test_schema_enums_are_the_registries():
     """Registries that need torch are listed in the schema (the DAG is built without torch); they
     must not drift apart."""
     from lossbarcode.augment import AUGMENTATIONS, NORMALISATIONS
+    from lossbarcode.cli import SCALES
     from lossbarcode.train import COMPILE_MODES, DECAY_MASKS, KEEPS, OPTIMIZERS, SCHEDULES
 
     schema = yaml.safe_load((ROOT / "config/schema.yaml").read_text())
@@ -222,6 +223,7 @@ def test_schema_enums_are_the_registries():
     assert recipe["augmentation"]["enum"] == list(AUGMENTATIONS)
     assert experiment["normalisation"]["enum"] == list(NORMALISATIONS)
     assert experiment["minimum"]["properties"]["keep"]["enum"] == list(KEEPS)
+    assert schema["properties"]["scale"]["enum"] == list(SCALES)  # the command's --scale
     assert set(recipe["schedule_args"]["properties"]) == {a for s in SCHEDULES.values() for a in (*s.required, *s.optional)}
 
 
