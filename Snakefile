@@ -8,12 +8,13 @@
 #                                               one page with every figure and table of a finished run
 from snakemake.utils import min_version
 
-from lossbarcode.config import check, load_yaml
+from lossbarcode.config import analytic_experiments, check, load_yaml
 
 min_version("9.0")
 
 # A --configfile (as in the quick profile) replaces the paper configuration instead of being
-# merged into it, so the two scales never mix. The analytic experiments are the same at both.
+# merged into it, so the two scales never mix. The analytic experiments are the same at both; a
+# configuration chooses which of them it runs (analytic_experiments: all, none or their names).
 # Files loaded here are read once by load_yaml first, whose syntax errors name the line.
 if not workflow.config_settings.configfiles:
     load_yaml("config/config.yaml")
@@ -27,8 +28,11 @@ load_yaml("config/toy.yaml")
 configfile: "config/toy.yaml"
 
 
-# Every configuration that would fail inside a job fails here, before any job runs.
-check(config, "config/schema.yaml")
+# Every configuration that would fail inside a job fails here, before any job runs, with all its
+# problems. A cluster job reads this file again; the process that submitted it checked the config.
+if workflow.is_main_process:
+    check(config, "config/schema.yaml")
+config["toy"] = analytic_experiments(config)
 
 
 # snakemake --report report.html: every figure and table with its caption (report/captions/), the

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,11 +37,52 @@ def test_barcode_verb_reads_the_file_contracts(tmp_path):
     assert result["profiles"]["s0-s1"] == {"t": [0.0, 0.5, 1.0], "train_loss": [0.1, 0.9, 0.2]}
 
 
-def test_barcode_verb_rejects_a_curve_named_after_unknown_minima(tmp_path):
+def test_barcode_verb_rejects_a_curve_named_after_unknown_minima_in_one_line(tmp_path, capsys):
     write_json(tmp_path / "a.json", {"train_loss": 0.0})
     write_json(tmp_path / "a-b.json", {"max": 1.0})
-    with pytest.raises(ValueError, match="must be named after 2 minima"):
-        main(["barcode", "--minima", str(tmp_path / "a.json"), "--curves", str(tmp_path / "a-b.json"), "--out", str(tmp_path / "o.json")])
+    args = ["barcode", "--minima", str(tmp_path / "a.json"), "--curves", str(tmp_path / "a-b.json"),
+            "--out", str(tmp_path / "o.json")]
+    with pytest.raises(SystemExit) as exit:
+        main(args)
+    assert exit.value.code == 1
+    assert capsys.readouterr().err == (f"lossbarcode barcode: {tmp_path / 'a-b.json'} must be named after 2 minima (a) "
+                                       "joined by '-' (-v shows the traceback)\n")
+    with pytest.raises(ValueError, match="must be named after 2 minima"):  # -v: the traceback
+        main(["-v", *args])
+
+
+def test_a_bad_file_or_spec_is_one_line_of_the_command_not_a_traceback(tmp_path):
+    run = [str(Path(sys.executable).parent / "lossbarcode")]
+    write_json(tmp_path / "minima/0.json", {"train_loss": "low"})
+    bad_record = subprocess.run([*run, "barcode", "--minima", str(tmp_path / "minima/0.json"), "--out",
+                                 str(tmp_path / "b.json")], capture_output=True, text=True)
+    bad_spec = subprocess.run([*run, "train-minimum", "--spec", '{"experiment": "e"}', "--data", "d.pt", "--seed", "0",
+                               "--out", str(tmp_path / "m")], capture_output=True, text=True)
+    for result, message in ((bad_record, f"{tmp_path}/minima/0.json: its 'train_loss' is not a number: 'low'"),
+                            (bad_spec, "run spec: missing key(s) run, dataset, model")):
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        (line,) = result.stderr.splitlines()
+        assert line.startswith("lossbarcode ") and message in line, line
+
+
+def test_help_lists_the_registries_choices():
+    from lossbarcode.datasets import DATASETS
+    from lossbarcode.devices import JOBS_PER_GPU
+    from lossbarcode.figures import KINDS as FIGURES
+    from lossbarcode.tables import KINDS as TABLES
+    from lossbarcode.toy import EXPERIMENTS
+
+    run = [sys.executable, "-m", "lossbarcode.cli"]
+
+    def help_of(verb: str) -> str:
+        text = subprocess.run([*run, verb, "--help"], capture_output=True, text=True, check=True).stdout
+        return " ".join(text.split())  # argparse wraps the lists
+
+    for verb, names in (("prepare-data", DATASETS), ("figure", FIGURES), ("table", TABLES), ("toy", EXPERIMENTS),
+                        ("train-minimum", map(str, JOBS_PER_GPU))):
+        assert ", ".join(names) in help_of(verb), verb
+    wrong = subprocess.run([*run, "prepare-data", "--dataset", "imagenet", "--root", "d"], capture_output=True, text=True)
+    assert wrong.returncode == 2 and "invalid choice: 'imagenet'" in wrong.stderr and "'digits'" in wrong.stderr
 
 
 def test_json_keeps_infinities_and_refuses_nan(tmp_path):

@@ -307,6 +307,7 @@ def standins(tmp_path_factory):
 def test_standins_are_offline_shuffled_and_deterministic(standins, tmp_path, name, n_train, n_test, hw):
     blob = torch.load(standins[name], weights_only=True)
     assert blob["x_train"].shape == (n_train, 1, hw, hw) and blob["x_test"].shape == (n_test, 1, hw, hw)
+    assert (DATASETS[name].train_samples, DATASETS[name].test_samples) == (n_train, n_test)  # what the check knows
     assert blob["x_train"].dtype == torch.uint8 and blob["y_train"].dtype == torch.int64
     assert int(blob["x_train"].max()) == 255  # the full range, also for digits' 0..16
     assert set(blob["y_train"].tolist()) == set(range(10)) == set(blob["y_test"].tolist())

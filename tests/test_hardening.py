@@ -182,14 +182,72 @@ def test_a_bad_curve_file_is_named(tmp_path):
         jobs.read_curve(str(curve))
 
 
+# fcn-2 of width 8 (test_jobs.spec) on 8x8 digits: 64 * 8 + 8, 8 * 8 + 8, 8 * 10 + 10 parameters
+FCN_2_PARAMETERS = 682
+
+
 def test_a_curve_job_names_the_truncated_minimum_it_was_given(digits, tmp_path):
     from test_jobs import spec
 
-    good, bad = minimum_file(tmp_path / "minima/0.pt"), minimum_file(tmp_path / "minima/1.pt")
+    good = minimum_file(tmp_path / "minima/0.pt", torch.zeros(FCN_2_PARAMETERS))
+    bad = minimum_file(tmp_path / "minima/1.pt", torch.zeros(FCN_2_PARAMETERS))
     bad.write_bytes(bad.read_bytes()[:100])
     run = spec()
     with pytest.raises(ResultFileError, match=rf"^{bad}: truncated or corrupted"):
         jobs.fit_curve(run, digits, [str(good), str(bad)], str(tmp_path / "curves/0-1"))
+
+
+def test_weights_of_another_model_are_named_by_the_curve_triangle_and_embedding_jobs(digits, tmp_path):
+    from lossbarcode.curves import curve_state, make_curve
+    from test_jobs import spec
+
+    good = minimum_file(tmp_path / "minima/0.pt", torch.zeros(FCN_2_PARAMETERS))
+    other = minimum_file(tmp_path / "minima/1.pt", torch.zeros(FCN_2_PARAMETERS + 1))
+    with pytest.raises(ResultFileError, match=rf"^{other}: it holds a minimum of fcn-2 with 683 weights, but this "
+                                              rf"job's model has 682: a file of another model.*--forcerun {other}"):
+        jobs.fit_curve(spec(), digits, [str(good), str(other)], str(tmp_path / "curves/0-1"))
+    curve = save_torch(tmp_path / "curves/0-1.pt", curve_state(make_curve("polychain", torch.zeros(9), torch.ones(9))))
+    sides = [str(curve)] * 3
+    with pytest.raises(ResultFileError, match=rf"^{curve}: it holds a polychain curve with 9 weights, but this job's "
+                                              r"model has 682.*fit_curve"):
+        jobs.fit_triangle(spec(), digits, [str(good)] * 3, sides, str(tmp_path / "triangles/0-1-2"))
+    # the smaller network's minimum an embedding starts from: its weights against its own model
+    with pytest.raises(ResultFileError, match=rf"^{other}: it holds a minimum of fcn-2 with 683 weights, but fcn-2 "
+                                              r"with \{'width': 4\} on inputs \[1, 8, 8\], as the file says, has 330"):
+        jobs.embed_minimum(spec(), digits, str(other), 0, str(tmp_path / "embedded/0"))
+
+
+@pytest.mark.parametrize("folder, record, problem", [
+    ("minima", {"train_accuracy": 0.9}, r"it has no 'train_loss' \(it has: train_accuracy\)"),
+    ("minima", {"train_loss": "0.1"}, r"its 'train_loss' is not a number: '0\.1'"),
+    ("minima", {"train_loss": None}, r"its 'train_loss' is not a number: None"),
+    ("minima", [0.1], r"not a record \(a JSON object\) but a JSON list"),
+    ("curves", {"max": 1.0, "t": [0.0, 1.0]}, r"it has no 'train_loss'"),
+    ("curves", {"max": [1.0], "t": [0.0, 1.0], "train_loss": [0.1, 0.2]}, r"its 'max' is not a number"),
+    ("triangles", {"side_max": [0.5, 0.7], "max": 1.0}, r"its 'side_max' is not three numbers: \[0\.5, 0\.7\]"),
+], ids=["no loss", "loss as text", "null loss", "a list", "curve without losses", "curve max a list",
+        "two sides"])
+def test_a_record_without_what_the_barcode_job_reads_is_named(tmp_path, folder, record, problem):
+    good = {"minima": {"train_loss": 0.1}, "curves": {"max": 1.0, "t": [0.0, 1.0], "train_loss": [0.1, 0.2]},
+            "triangles": {"side_max": [1.0, 1.0, 1.0], "max": 1.2}}
+    files = {"minima": [tmp_path / "minima/0.json", tmp_path / "minima/1.json", tmp_path / "minima/2.json"],
+             "curves": [tmp_path / "curves/0-1.json"], "triangles": [tmp_path / "triangles/0-1-2.json"]}
+    for kind, paths in files.items():
+        for path in paths:
+            write_json(path, good[kind])
+    bad = files[folder][0]
+    bad.write_text(json.dumps(record))
+    writer = {"minima": "train_minimum", "curves": "fit_curve", "triangles": "fit_triangle"}[folder]
+    with pytest.raises(ResultFileError, match=rf"^{bad}: {problem}.*the workflow's {writer}.*--forcerun {bad}"):
+        jobs.barcode(*([str(p) for p in files[kind]] for kind in files), str(tmp_path / "barcode.json"))
+
+
+def test_a_barcode_without_what_figures_read_is_named(tmp_path):
+    barcode = tmp_path / "results/e/digits-fcn-2/barcode.json"
+    write_json(barcode, {"minima": {"train_loss": [0.1, 0.2]}, "h0": [], "h1": []})
+    run = {"experiment": "e", "run": "digits-fcn-2", "dataset": "digits", "model": "fcn-2", "barcode": str(barcode)}
+    with pytest.raises(ResultFileError, match=rf"^{barcode}: it has no 'h0_graph_deaths'.*the workflow's barcode job"):
+        jobs.figure("barcodes", "t", "quick", [run], str(tmp_path / "figure"))
 
 
 def test_a_data_file_that_is_not_one_is_named(tmp_path):

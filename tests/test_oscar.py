@@ -6,8 +6,8 @@ import hashlib
 import json
 import socket
 import threading
+import time
 import unicodedata
-from types import SimpleNamespace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
@@ -165,11 +165,12 @@ def test_community_oscar_snapshots_by_data_dir_and_a_local_copy_of_the_repositor
         assert decode(torch.cat([tokens.train_tokens, tokens.val_tokens]), tokens.vocab) == "Un document français."
 
 
-def test_a_gated_repository_without_a_token_says_how_to_get_one(hub, monkeypatch, tmp_path):
+def test_a_gated_repository_without_a_token_names_every_way_to_give_one(hub, monkeypatch, tmp_path):
     monkeypatch.delenv("HF_TOKEN")
     page = r"http://127\.0\.0\.1:\d+/datasets/oscar-corpus/OSCAR-test"
-    with pytest.raises(DataUnavailable, match=rf"gated and no Hugging Face token.*settings/tokens.*accept the "
-                                              rf"dataset's terms at {page}.*HF_TOKEN"):
+    with pytest.raises(DataUnavailable, match=rf"gated and no Hugging Face token.*settings/tokens.*export HF_TOKEN="
+                                              rf".*`hf auth login`.*stores it in {tmp_path}/no-login/token.*"
+                                              rf"HF_TOKEN_PATH.*Accept the dataset's terms at {page}"):
         prepare(entry(monkeypatch).name, tmp_path)
     assert not (tmp_path / "oscar_test.pt").exists() and not (tmp_path / "oscar_test.jsonl").exists()
 
@@ -181,19 +182,20 @@ def test_terms_not_accepted_name_the_page_to_accept_them(hub, monkeypatch, tmp_p
         prepare(entry(monkeypatch).name, tmp_path)
 
 
-def test_offline_says_how_to_download_elsewhere(hub, monkeypatch, tmp_path):
+def test_offline_fails_at_once_saying_how_to_download_elsewhere_and_how_to_authenticate(hub, monkeypatch, tmp_path):
     with socket.socket() as closed:  # a port nothing listens on: connections are refused
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     use_endpoint(monkeypatch, f"http://127.0.0.1:{port}")
-    # huggingface_hub retries a refused connection 5 times over 23 s; the same answer without the wait
-    from huggingface_hub.utils import _http
-
-    monkeypatch.setattr(_http, "time", SimpleNamespace(sleep=lambda seconds: None))
-    with pytest.raises(DataUnavailable, match=r"(?s)could not reach the Hugging Face Hub.*hf download oscar-corpus/"
-                                              r"OSCAR-test --repo-type dataset --include 'en_meta/\*' --include "
-                                              r"'ru_meta/\*' --local-dir DIR.*oscar_test\.jsonl"):
-        prepare(entry(monkeypatch).name, tmp_path)
+    monkeypatch.delenv("HF_TOKEN")
+    start = time.perf_counter()
+    # huggingface_hub would retry a refused connection 5 times over 23 s; one question tells the Hub is unreachable
+    with pytest.raises(DataUnavailable, match=r"(?s)could not reach the Hugging Face Hub.*no answer within.*"
+                                              r"OSCAR-test is gated: .*export HF_TOKEN=.*hf auth login.*"
+                                              r"hf download oscar-corpus/OSCAR-test --repo-type dataset --include "
+                                              r"'en_meta/\*' --include 'ru_meta/\*' --local-dir DIR.*oscar_test\.jsonl"):
+        prepare(entry(monkeypatch, gated=True).name, tmp_path)
+    assert time.perf_counter() - start < 5
 
 
 def test_an_unknown_repository_and_a_missing_language(hub, monkeypatch, tmp_path):

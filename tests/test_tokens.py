@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lossbarcode.data import DATASETS, UNKNOWN, DataUnavailable, load, load_tokens, prepare, prepare_tokens
-from lossbarcode.datasets import TokenDataset
+from lossbarcode.datasets import MimesisText, TokenDataset
 from lossbarcode.landscape import NetworkLandscape
 from lossbarcode.sampling import TokenWindows
 
@@ -105,6 +105,46 @@ def test_a_registry_entry_is_all_a_new_text_dataset_needs(text_file, tmp_path, m
     assert (blob["name"], blob["title"], blob["vocab_size"]) == ("citizens", entry.title, 10)
     with pytest.raises(ValueError, match="load_tokens"):
         load(path)
+
+
+def test_a_token_file_is_made_anew_when_its_text_or_options_change(text_file, tmp_path, caplog):
+    path = prepare_tokens(tmp_path / "mine.pt", "text", data_files=str(text_file))
+    assert "Z" not in load_tokens(path, block_size=4).vocab
+    text_file.write_text(TEXT + "Zebra!\n", encoding="utf-8")
+    with caplog.at_level("INFO", logger="lossbarcode"):
+        prepare_tokens(path, "text", data_files=str(text_file))
+    assert "Z" in load_tokens(path, block_size=4).vocab
+    assert f"{path} was made from another text or with other options (files changed): making it anew" in caplog.text
+    prepare_tokens(path, "text", data_files=str(text_file), vocab_size=5)
+    assert load_tokens(path, block_size=4).vocab_size == 5
+    # the same text and options again: the file as it is
+    mtime = path.stat().st_mtime_ns
+    assert prepare_tokens(path, "text", data_files=str(text_file), vocab_size=5) == path
+    assert path.stat().st_mtime_ns == mtime
+
+
+def test_a_changed_registry_entry_makes_its_token_file_anew(text_file, tmp_path, monkeypatch):
+    monkeypatch.setitem(DATASETS, "citizens", TokenDataset("citizens", "Citizens", "text", data_files=(str(text_file),)))
+    assert load_tokens(prepare("citizens", tmp_path), block_size=4).vocab_size == len(set(TEXT))
+    monkeypatch.setitem(DATASETS, "citizens", TokenDataset("citizens", "Citizens", "text", data_files=(str(text_file),),
+                                                           vocab_size=6))
+    assert load_tokens(prepare("citizens", tmp_path), block_size=4).vocab_size == 6
+
+
+def test_languages_fetched_for_other_settings_are_fetched_anew_and_text_placed_by_hand_is_kept(tmp_path, monkeypatch):
+    def languages(*names) -> set[str]:
+        """The languages of the records that preparing an entry of ``names`` leaves."""
+        monkeypatch.setitem(DATASETS, "prose", MimesisText("prose", "prose", names, 300))
+        prepare("prose", tmp_path)
+        return {json.loads(line)["language"] for line in (tmp_path / "prose.jsonl").read_text().splitlines()}
+
+    assert languages("en") == {"en"}
+    assert languages("en", "de") == {"en", "de"}
+    (tmp_path / "prose.jsonl.origin").unlink()
+    (tmp_path / "prose.jsonl").write_text(json.dumps({"language": "xx", "text": "placed by hand"}) + "\n")
+    assert languages("en", "de") == {"xx"}
+    tokens = load_tokens(tmp_path / "prose.pt", block_size=2)
+    assert decode(torch.cat([tokens.train_tokens, tokens.val_tokens]), tokens.vocab) == "placed by hand"
 
 
 # ----- windows -------------------------------------------------------------------------------------

@@ -210,6 +210,7 @@ def test_schema_enums_are_the_registries():
     """Registries that need torch are listed in the schema (the DAG is built without torch); they
     must not drift apart."""
     from lossbarcode.augment import AUGMENTATIONS, NORMALISATIONS
+    from lossbarcode.cli import SCALES
     from lossbarcode.train import COMPILE_MODES, DECAY_MASKS, KEEPS, OPTIMIZERS, SCHEDULES
 
     schema = yaml.safe_load((ROOT / "config/schema.yaml").read_text())
@@ -222,6 +223,7 @@ def test_schema_enums_are_the_registries():
     assert recipe["augmentation"]["enum"] == list(AUGMENTATIONS)
     assert experiment["normalisation"]["enum"] == list(NORMALISATIONS)
     assert experiment["minimum"]["properties"]["keep"]["enum"] == list(KEEPS)
+    assert schema["properties"]["scale"]["enum"] == list(SCALES)  # the command's --scale
     assert set(recipe["schedule_args"]["properties"]) == {a for s in SCHEDULES.values() for a in (*s.required, *s.optional)}
 
 
@@ -293,6 +295,38 @@ def test_bad_configs_fail_before_any_job_naming_the_key(tmp_path, edit, message)
     assert re.search(message, output), output
     assert "$schema" not in output and len(output.splitlines()) < 15, output  # the problem, not the schema
     assert not (tmp_path / "r").exists() and not (tmp_path / "d").exists()
+
+
+def docs_configs() -> tuple[dict, dict]:
+    """docs/configuration.md's configuration of one's own and its configuration with several mistakes."""
+    own, mistaken = re.findall(r"```yaml\n(.*?)```", (ROOT / "docs/configuration.md").read_text(), re.S)[:2]
+    return yaml.safe_load(own), yaml.safe_load(mistaken)
+
+
+def test_a_config_of_ones_own_runs_only_its_experiments(tmp_path):
+    own = {**docs_configs()[0], "results": str(tmp_path / "r"), "data_root": str(tmp_path / "d"),
+           "figures_dir": str(tmp_path / "f")}
+    (tmp_path / "own.yaml").write_text(yaml.safe_dump(own))
+    out = snakemake("-n", "--cores", "2", "--configfile", str(tmp_path / "own.yaml")).stdout
+    counts = job_counts(out)
+    assert "toy" not in counts and counts["figure"] == 1 and counts["train_minimum"] == 6, counts
+    some = {**own, "analytic_experiments": ["insertion"]}
+    (tmp_path / "some.yaml").write_text(yaml.safe_dump(some))
+    counts = job_counts(snakemake("-n", "--cores", "2", "--configfile", str(tmp_path / "some.yaml")).stdout)
+    assert counts["toy"] == 1 and counts["figure"] == 2, counts
+
+
+def test_every_mistake_is_reported_before_any_job_at_once(tmp_path):
+    mistaken = {**docs_configs()[1], "results": str(tmp_path / "r"), "data_root": str(tmp_path / "d"),
+                "figures_dir": str(tmp_path / "f")}
+    (tmp_path / "mistaken.yaml").write_text(yaml.safe_dump(mistaken))
+    result = snakemake("--cores", "1", "--configfile", str(tmp_path / "mistaken.yaml"), check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and not any((tmp_path / d).exists() for d in ("r", "d", "f"))
+    for key in ("experiments.mine.minimum", "experiments.mine.data.train_size", "experiments.mine.models[0]",
+                "experiments.mine.model_args", "experiments.my_llama.model_args",
+                "experiments.mine.figures.my_barcodes.kind", "analytic_experiments[1]"):
+        assert f"config key {key}: " in output, (key, output)
 
 
 def test_a_yaml_error_names_the_file_and_line(tmp_path):

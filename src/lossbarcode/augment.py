@@ -22,6 +22,8 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
+from .datasets import CHANNEL_STATISTICS
+
 
 @dataclass(frozen=True)
 class Normalisation:
@@ -119,13 +121,7 @@ class InputPipeline:
         return replace(self.augmentation, normalised_by=self.normalisation)
 
 
-NORMALISATIONS: dict[str, Normalisation] = {
-    # Garipov et al. (dnn-mode-connectivity), used for CIFAR-100 as well in his code.
-    "cifar_garipov": Normalisation((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
-    # Li et al. (loss-landscape, cifar10/dataloader.py).
-    "cifar_li": Normalisation(tuple(v / 255 for v in (125.3, 123.0, 113.9)),
-                              tuple(v / 255 for v in (63.0, 62.1, 66.7))),
-}
+NORMALISATIONS: dict[str, Normalisation] = {name: Normalisation(*stats) for name, stats in CHANNEL_STATISTICS.items()}
 
 AUGMENTATIONS: dict[str, Augmentation] = {
     # RandomCrop(32, padding=4) + RandomHorizontalFlip: Garipov's and Li's CIFAR training transform.

@@ -24,9 +24,10 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import torch
-from torch import Tensor
+if TYPE_CHECKING:  # torch is imported where a gradient is split: the configuration check imports this module
+    from torch import Tensor
 
 log = logging.getLogger("lossbarcode")
 
@@ -68,6 +69,19 @@ class Convergence:
     def __post_init__(self):
         if self.doublings < 1:
             raise ValueError(f"a convergence check needs at least one doubling, got doublings={self.doublings}")
+
+
+def adaptive_problems(schedule: str, method: str | None = None) -> list[str]:
+    """Why a fit with ``schedule`` (and curve ``method``) cannot stop once its maximum settles: its
+    learning rate must not depend on the cap, and the authors' point chain runs fixed stages."""
+    problems = []
+    if schedule != "constant":
+        problems.append(f"a budget that stops when the maximum settles needs a constant learning rate (the "
+                        f"{schedule!r} schedule is laid over the whole cap); use schedule 'constant'")
+    if method == "pointchain":
+        problems.append("the authors' point chain runs its fixed stages, so its budget cannot stop early; use "
+                        "method 'climbing' for a budget that stops when the maximum settles")
+    return problems
 
 
 def check_steps(cap: int, doublings: int) -> list[int]:
@@ -160,11 +174,12 @@ def run_checked(advance: Callable[[int, int], None], measure: Callable[[int], fl
     return trace
 
 
-@torch.no_grad()
 def split_gradient(gradient: Tensor, tangents: Tensor) -> dict:
     """The norm of ``gradient`` (``[dim]``) and of its parts along the span of ``tangents`` (``[k, dim]``:
     a curve's direction, or a triangle's two) and across it (paper 002 Fig. 20's orthogonal gradient)."""
-    g = gradient.double()
+    import torch
+
+    g = gradient.detach().double()
     basis, _ = torch.linalg.qr(tangents.double().T)  # [dim, k], orthonormal columns
     along = basis @ (basis.T @ g)
     return {"norm": float(torch.linalg.vector_norm(g)), "along": float(torch.linalg.vector_norm(along)),
@@ -178,6 +193,8 @@ def stationarity(landscape, weights: Callable[[Tensor], Tensor], point: Tensor, 
     family's coordinates: t for a curve, barycentric for a triangle), each step clipped to the
     family's domain by ``weights``' caller. At a chain's knot the difference spans both of its
     segments, the chord's direction."""
+    import torch
+
     point = point.double()
     with torch.no_grad():
         tangents = torch.stack([weights((point + step * d)[None])[0] - weights((point - step * d)[None])[0]

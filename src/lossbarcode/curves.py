@@ -46,7 +46,7 @@ import torch
 from torch import Tensor, nn
 
 from .checkpoint import Checkpoint
-from .convergence import Convergence, Trace, run_checked, stationarity
+from .convergence import Convergence, Trace, adaptive_problems, run_checked, stationarity
 from .landscape import Landscape
 from .train import Recipe, make_optimizer, optimize
 
@@ -385,13 +385,8 @@ def fit_curve(
         raise ValueError(f"{what}: an endpoint has NaN or infinite parameters")
     convergence = convergence or Convergence()
     recipe = recipe or (GARIPOV if method in ("bezier", "polychain") else Recipe(steps=3000, lr=1e-2))
-    if convergence.until_converged:
-        if method == "pointchain":
-            raise ValueError(f"{what}: the authors' point chain runs its fixed stages, so its budget cannot stop "
-                             "early; use method 'climbing' for a budget that stops when the maximum settles")
-        if recipe.schedule != "constant":
-            raise ValueError(f"{what}: a budget that stops when the maximum settles needs a constant learning rate "
-                             f"(the {recipe.schedule!r} schedule is laid over the whole cap); use schedule 'constant'")
+    if convergence.until_converged and (problems := adaptive_problems(recipe.schedule, method)):
+        raise ValueError(f"{what}: {'; '.join(problems)}")
     trace = Trace(floor=float(landscape.evaluate(torch.stack([a, b])).max()))
     if checkpoint is not None:
         checkpoint.track("convergence trace", trace.state, trace.load)

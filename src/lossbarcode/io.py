@@ -16,7 +16,8 @@ import os
 import pickle
 import shlex
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,47 @@ def read_json(path: str | os.PathLike) -> Any:
         return _restore(json.loads(text))
     except json.JSONDecodeError as error:
         raise unusable(path, f"not valid JSON, truncated or edited ({error})") from None
+
+
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value)
+
+
+def _numbers(value) -> bool:
+    return isinstance(value, list) and all(map(_number, value))
+
+
+@dataclass(frozen=True)
+class Field:
+    """What a field of a JSON record must be: ``what`` it is, in words, and the test of a value."""
+
+    what: str
+    valid: Callable[[Any], bool]
+
+
+NUMBER = Field("a number", _number)
+NUMBERS = Field("a list of numbers", _numbers)
+OBJECT = Field("a JSON object", lambda value: isinstance(value, dict))
+LIST = Field("a list", lambda value: isinstance(value, list))
+
+
+def read_record(path: str | os.PathLike, fields: dict[str, Field], rule: str | None = None) -> dict:
+    """The JSON record ``path`` (``read_json``) with each of ``fields`` present and what it must be;
+    ``ResultFileError`` naming the file and the field otherwise (``rule``: the job that writes it)."""
+    record = read_json(path)
+    if not isinstance(record, dict):
+        raise unusable(path, f"not a record (a JSON object) but a JSON {type(record).__name__}", rule)
+    for name, field in fields.items():
+        if name not in record:
+            raise unusable(path, f"it has no {name!r} (it has: {', '.join(record) or 'nothing'})", rule)
+        if not field.valid(record[name]):
+            raise unusable(path, f"its {name!r} is not {field.what}: {_shown(record[name])}", rule)
+    return record
+
+
+def _shown(value: Any, width: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def read_torch(path: str | os.PathLike, map_location="cpu", rule: str | None = None) -> Any:

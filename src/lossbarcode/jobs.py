@@ -15,7 +15,7 @@ import zlib
 from dataclasses import asdict
 from pathlib import Path
 
-from .io import read_json, read_torch, save_torch, unusable, write_json
+from .io import LIST, NUMBER, NUMBERS, OBJECT, WRITERS, Field, read_json, read_record, read_torch, save_torch, unusable, write_json
 from .spec import RunSpec
 
 log = logging.getLogger("lossbarcode")
@@ -87,8 +87,9 @@ def checkpoint_for(spec: RunSpec, out: str, landscape, inputs: list[str] = (), *
         "data order", landscape.data_state, landscape.load_data_state)
 
 
-def read_minimum(path: str, device="cpu") -> dict:
-    """A minimum file (weights and what rebuilds their model), checked: a bad file is named."""
+def read_minimum(path: str, device="cpu", parameters: int | None = None) -> dict:
+    """A minimum file (weights and what rebuilds their model), checked: a bad file is named. ``parameters``:
+    how many weights the job's model has, which the file's must match."""
     import torch
 
     saved = read_torch(path, map_location=device)
@@ -100,7 +101,31 @@ def read_minimum(path: str, device="cpu") -> dict:
         raise unusable(path, "its weights 'theta' are not a flat vector")
     if not torch.isfinite(saved["theta"]).all():
         raise unusable(path, "its weights contain NaN or infinite values")
+    if parameters is not None:
+        check_length(path, len(saved["theta"]), parameters, f"a minimum of {saved['model']}")
     return saved
+
+
+def check_length(path: str, found: int, parameters: int, what: str, model: str = "this job's model") -> None:
+    """``ResultFileError`` naming ``path`` when the parameter vectors it holds (``found`` values, ``what``
+    it is) do not fit the ``parameters`` of ``model``: a file of another model or dataset."""
+    if found != parameters:
+        raise unusable(path, f"it holds {what} with {found} weights, but {model} has {parameters}: a file of another "
+                             "model, model_args or dataset")
+
+
+#: What the barcode job reads of each record of an earlier step (lossbarcode.io.read_record).
+MINIMUM_FIELDS = {"train_loss": NUMBER}
+CURVE_FIELDS = {"max": NUMBER, "t": NUMBERS, "train_loss": NUMBERS}
+TRIANGLE_FIELDS = {"side_max": Field("three numbers", lambda v: NUMBERS.valid(v) and len(v) == 3), "max": NUMBER}
+#: What figures, tables and claims read of every barcode.json (files from before ``profiles`` and
+#: ``triangle_grids`` were kept lack those, and the figures that need them say so).
+BARCODE_FIELDS = {
+    "minima": Field("an object with the minima's train_loss",
+                    lambda v: OBJECT.valid(v) and NUMBERS.valid(v.get("train_loss"))),
+    **dict.fromkeys(("h0", "h1", "h0_graph_deaths", "h0_direct_deaths"), LIST),
+    **dict.fromkeys(("edges", "triangles", "to_score", "to_score_direct", "w_inf"), OBJECT),
+}
 
 
 def _what(spec: RunSpec, thing: str) -> str:
@@ -148,6 +173,8 @@ def embed_minimum(spec: RunSpec, data_path: str, source: str, seed: int, out: st
     saved = read_minimum(source)
     small = models.build(saved["model"], input_shape=saved["input_shape"], classes=saved["classes"],
                          **saved["model_args"])
+    check_length(source, len(saved["theta"]), models.parameter_count(small), f"a minimum of {saved['model']}",
+                 f"{saved['model']} with {saved['model_args']} on inputs {saved['input_shape']}, as the file says,")
     torch.nn.utils.vector_to_parameters(saved["theta"], small.parameters())
     embedded = landscape.flatten(embed(small, saved["model"], spec.model))
     recipe = spec.stage("minimum").recipe(landscape.steps_per_epoch)
@@ -197,7 +224,7 @@ def fit_curve(spec: RunSpec, data_path: str, ends: list[str], out: str) -> None:
     name = Path(out).name
     section = spec.stage("curve")
     landscape, *_ = landscape_for(spec, data_path, "curve", job_seed(spec, name))
-    a, b = (read_minimum(p, landscape.device)["theta"] for p in ends)
+    a, b = (read_minimum(p, landscape.device, landscape.dim)["theta"] for p in ends)
     recipe = section.recipe(landscape.steps_per_epoch)
     checkpoint = checkpoint_for(spec, out, landscape, ends)
     if section.method == "pointchain":
@@ -233,15 +260,19 @@ def fit_curve(spec: RunSpec, data_path: str, ends: list[str], out: str) -> None:
              record["argmax"], curve.convergence["verdict"], curve.convergence["used"], curve.convergence["cap"], seconds)
 
 
-def read_curve(path: str, device="cpu"):
-    """A curve file, rebuilt as its ``Curve``: a bad file is named."""
+def read_curve(path: str, device="cpu", parameters: int | None = None):
+    """A curve file, rebuilt as its ``Curve``: a bad file is named. ``parameters``: how many weights the
+    job's model has, which the curve's points must match."""
     from .curves import load_curve
 
     saved = read_torch(path)
     try:
-        return load_curve(saved).to(device)
-    except (KeyError, TypeError, RuntimeError) as error:
+        curve = load_curve(saved).to(device)
+    except (KeyError, TypeError, RuntimeError, AttributeError, ValueError) as error:
         raise unusable(path, f"not a curve file ({type(error).__name__}: {error})") from None
+    if parameters is not None:
+        check_length(path, curve.start.numel(), parameters, f"a {curve.method} curve")
+    return curve
 
 
 def fit_triangle(spec: RunSpec, data_path: str, vertices: list[str], curves: list[str], out: str) -> None:
@@ -251,8 +282,8 @@ def fit_triangle(spec: RunSpec, data_path: str, vertices: list[str], curves: lis
     name = Path(out).name
     section = spec.stage("triangle")
     landscape, *_ = landscape_for(spec, data_path, "triangle", job_seed(spec, name))
-    thetas = [read_minimum(p, landscape.device)["theta"] for p in vertices]
-    sides = [read_curve(p, landscape.device) for p in curves]
+    thetas = [read_minimum(p, landscape.device, landscape.dim)["theta"] for p in vertices]
+    sides = [read_curve(p, landscape.device, landscape.dim) for p in curves]
     recipe = section.recipe(landscape.steps_per_epoch)
     checkpoint = checkpoint_for(spec, out, landscape, [*vertices, *curves])
     start = time.perf_counter()
@@ -297,11 +328,11 @@ def barcode(minima: list[str], curves: list[str], triangles: list[str], out: str
             raise ValueError(f"{path} must be named after {arity} minima ({', '.join(names)}) joined by '-'")
         return tuple(index[p] for p in parts)
 
-    records = [read_json(p) for p in minima]
+    records = [read_record(p, MINIMUM_FIELDS, WRITERS["minima"]) for p in minima]
     losses = [r["train_loss"] for r in records]
-    paths = {key(p, 2): read_json(p) for p in curves}
+    paths = {key(p, 2): read_record(p, CURVE_FIELDS, WRITERS["curves"]) for p in curves}
     edges = {k: curve["max"] for k, curve in paths.items()}
-    faces = {key(p, 3): read_json(p) for p in triangles}
+    faces = {key(p, 3): read_record(p, TRIANGLE_FIELDS, WRITERS["triangles"]) for p in triangles}
     maxima = {k: t["max"] for k, t in faces.items()}
     result = bc.summary(losses, edges, maxima)
     result.update(
@@ -349,7 +380,7 @@ def _records(runs: list[dict]) -> list[dict]:
         if "result" in run:
             records.append({**read_json(run["result"]), "experiment": run["experiment"]})
             continue
-        barcode = read_json(run["barcode"])
+        barcode = read_record(run["barcode"], BARCODE_FIELDS)
         parameters = (barcode["minima"].get("parameters") or [None])[0]
         label, order = models.describe(run["model"], parameters)
         dataset = DATASETS[run["dataset"]]

@@ -47,7 +47,7 @@ import torch
 from torch import Tensor, nn
 
 from .checkpoint import Checkpoint
-from .convergence import Convergence, Trace, run_checked, stationarity
+from .convergence import Convergence, Trace, adaptive_problems, run_checked, stationarity
 from .curves import GARIPOV, Curve, curve_state, load_curve, on_random_points
 from .landscape import Landscape
 from .train import Recipe
@@ -343,9 +343,8 @@ def fit_triangle(
         if _direction(curve, verts[i], verts[j]) is None:
             raise ValueError(f"{what}: the curve given for side ({i}, {j}) does not join vertices {i} and {j}")
     convergence, recipe = convergence or Convergence(), recipe or GARIPOV
-    if convergence.until_converged and recipe.schedule != "constant":
-        raise ValueError(f"{what}: a budget that stops when the maximum settles needs a constant learning rate "
-                         f"(the {recipe.schedule!r} schedule is laid over the whole cap); use schedule 'constant'")
+    if convergence.until_converged and (problems := adaptive_problems(recipe.schedule)):
+        raise ValueError(f"{what}: {'; '.join(problems)}")
     triangle = Triangle(verts, curves, train_sides=train_sides)
     generator = torch.Generator().manual_seed(seed)
     trace = Trace(floor=math.nan)

@@ -18,8 +18,13 @@ For example, a two-layer Llama of width 64 with grouped-query attention::
 
 from __future__ import annotations
 
+import difflib
+from pathlib import Path
+
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+from .. import hub
 
 
 def model_config(config: str, overrides: dict, *, vocab_size: int, positions: int):
@@ -27,8 +32,10 @@ def model_config(config: str, overrides: dict, *, vocab_size: int, positions: in
     base = _config(config)
     fields = {*base.to_dict(), *base.attribute_map}
     if unknown := sorted(k for k in overrides if k not in fields):
+        nearest = sorted({f for k in unknown for f in difflib.get_close_matches(k, fields, n=2)})
         raise ValueError(f"model_args.overrides {unknown} are not fields of the {base.model_type} configuration "
-                         f"(a transformers configuration keeps any key, so a typo would silently build the default)")
+                         f"{f'(the nearest: {nearest}; ' if nearest else '('}a transformers configuration keeps any "
+                         "key, so a typo would silently build the default)")
     settings = _config(config, overrides)
     # attribute_map sends these common names to each architecture's own (GPT-2: n_positions)
     settings.vocab_size = vocab_size
@@ -37,15 +44,24 @@ def model_config(config: str, overrides: dict, *, vocab_size: int, positions: in
 
 
 def _config(config: str, overrides: dict | None = None):
+    overrides = overrides or {}
     if config in CONFIG_MAPPING_NAMES:
-        return AutoConfig.for_model(config, **(overrides or {}))
+        return AutoConfig.for_model(config, **overrides)
     try:
-        return AutoConfig.from_pretrained(config, **(overrides or {}))
+        if Path(config).is_dir():
+            return AutoConfig.from_pretrained(config, **overrides)
+        try:
+            return AutoConfig.from_pretrained(config, local_files_only=True, **overrides)  # downloaded before
+        except OSError:
+            hub.reach(config)  # a quick question first: transformers retries an unreachable Hub for half a minute
+            return AutoConfig.from_pretrained(config, **overrides)
     except (OSError, ValueError) as error:
+        nearest = difflib.get_close_matches(config, CONFIG_MAPPING_NAMES, n=3)
         raise ValueError(
-            f"model_args.config {config!r} is neither a transformers model type (e.g. llama, gpt2, gpt_neox, "
-            f"qwen2) nor a folder or reachable Hub id holding a config.json ({error}); give a model type, "
-            "or download the config.json first (hf download ID config.json --local-dir DIR) and name DIR"
+            f"model_args.config {config!r} is neither a transformers model type "
+            f"({f'the nearest: {nearest}' if nearest else 'e.g. llama, gpt2, gpt_neox, qwen2'}) nor a folder or "
+            f"reachable Hub id holding a config.json ({' '.join(str(error).split())}); give a model type, or "
+            "download the config.json first (hf download ID config.json --local-dir DIR) and name DIR"
         ) from None
 
 

@@ -100,10 +100,7 @@ class LiResNet(nn.Module):
 
 
 def build(*, input_shape: tuple[int, ...], classes: int, depth: int, k: int, shortcut: int) -> nn.Module:
-    blocks, rest = divmod(depth - 2, 6)
-    if rest or blocks < 1:
-        raise ValueError(f"Li et al.'s ResNet depth must be 6n+2 with n >= 1 (8, 14, 20, 26, ..., 56, ..., 110), "
-                         f"got {depth}")
+    blocks = (depth - 2) // 6  # depth 6n+2: lossbarcode.models.build checks it (LI_DEPTH)
     model = LiResNet(input_shape[0], classes, blocks, k, bool(shortcut))
     for module in model.modules():
         if isinstance(module, nn.Conv2d):

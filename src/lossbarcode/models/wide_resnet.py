@@ -66,9 +66,7 @@ class WideBlock(nn.Module):
 
 
 def build(*, input_shape: tuple[int, ...], classes: int, depth: int, k: int, dropout: float = 0.0) -> nn.Module:
-    blocks, rest = divmod(depth - 4, 6)
-    if rest or blocks < 1:
-        raise ValueError(f"WRN depth must be 6n+4 with n >= 1 (10, 16, 22, 28, ...), got {depth}")
+    blocks = (depth - 4) // 6  # depth 6n+4: lossbarcode.models.build checks it (WRN_DEPTH)
     channels = 16
     layers: list[nn.Module] = [conv3x3(input_shape[0], channels)]
     for width, stride in ((16 * k, 1), (32 * k, 2), (64 * k, 2)):
