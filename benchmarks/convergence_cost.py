@@ -9,7 +9,8 @@ For every case (a landscape and the pairs of minima that decide its H0 bars) and
 recipe, fits run at a ladder of budgets (50 * 2**k steps); the best value of a pair is the lowest
 maximum any fit reached (every maximum is an upper bound of the pair's minimax loss). A method's cost
 is the gradient evaluations of the smallest budget from which on its maximum stays within 1% of the
-range (best value - lower minimum) of the best value; "never" where the largest budget does not get
+pair's loss range (the straight segment's highest loss minus the lower minimum's: a scale that does
+not vanish when the minima are connected without a barrier) of the best value; "never" where the largest budget does not get
 there, with how far above it ends; in brackets, the points its checks measured. The adaptive rows run
 with ``until_converged`` at the largest budget as their cap, checking after cap / 2**k steps for k =
 3 or 6 .. 0: what they spent, where they stopped, and their error.
@@ -131,7 +132,8 @@ def table(title: str, landscape: Landscape, minima, candidates: list[Candidate],
             result = fit(counting, minima[i], minima[j], candidate, ladder[-1], True, doublings)
             stopped[f"{candidate.name}, {doublings} doublings"] = (*result, time.perf_counter() - start)
         best = min(min(value for value, *_ in rows[:-1]) for rows in runs.values())
-        scale = best - min(low[i], low[j])
+        segment = torch.lerp(minima[i], minima[j], torch.linspace(0, 1, 61, dtype=minima.dtype)[:, None].to(minima))
+        scale = float(landscape.evaluate(segment).max()) - min(low[i], low[j])
         for name, rows in runs.items():
             *rows, seconds_all = rows
             errors = [(value - best) / scale * 100 for value, *_ in rows]
