@@ -66,6 +66,17 @@ def test_jobs_chain_minima_curves_triangles_barcode(digits, tmp_path):
     assert barcode["minima"]["parameters"] == [record["parameters"]] * 3
     assert barcode["triangle_lifespans"] == [triangle["bar"]]
     assert barcode["triangle_grids"] == {"0-1-2": {k: triangle[k] for k in ("points", "train_loss", "train_accuracy")}}
+    # every estimate's convergence record, written by its job and read back by the barcode's
+    for kind, name, record in [("edges", p, read_json(tmp_path / f"curves/{p}.json")) for p in ("0-1", "0-2", "1-2")] + \
+            [("triangles", "0-1-2", triangle)]:
+        convergence = record["convergence"]
+        assert convergence["trace"][-1] == {"step": convergence["used"], "max": record["max"]}
+        assert convergence["used"] == convergence["cap"] == 2 * 5 and not convergence["until_converged"]
+        assert [c["step"] for c in convergence["trace"]] == [2, 3, 5, 10]
+        assert set(convergence["gradient"]) == {"norm", "along", "across"}
+        assert barcode["convergence"][kind][name] == convergence
+    deciding = {entry["edge"] for entry in barcode["convergence"]["h0"]} - {None}
+    assert deciding <= {"0-1", "0-2", "1-2"} and len(deciding) == 2
 
 
 def test_barcode_reads_triangle_files_from_before_the_accuracy(tmp_path):
