@@ -53,8 +53,6 @@ from .train import Recipe, make_optimizer, optimize
 log = logging.getLogger("lossbarcode")
 
 METHODS = ("bezier", "polychain", "pointchain", "climbing")
-#: Methods whose nodes are a chain (``Chain``); the others are Bezier curves.
-CHAINS = ("polychain", "pointchain", "climbing")
 #: Share of the budget the climbing string relaxes before its highest node climbs.
 CLIMB_FROM = 0.125
 #: Default recipe of Garipov-style training (curves and triangles).

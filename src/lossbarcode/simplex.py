@@ -216,8 +216,8 @@ class Triangle(nn.Module):
 
         Returns the three side maxima (sides (0,1), (0,2), (1,2): the side curves' profile maxima),
         the triangle's maximum, the bar ``[birth, death]`` = [highest side maximum, triangle
-        maximum], and where the maximum is (``argmax``, barycentric). ``grid``: the result of ``self.grid(...)`` if already measured (on a network each
-        point costs a pass over the data).
+        maximum], and where the maximum is (``argmax``, barycentric). ``grid``: the result of
+        ``self.grid(...)`` if already measured (on a network each point costs a pass over the data).
         """
         landscape = self._landscape(landscape)
         if grid is None:
