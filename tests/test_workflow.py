@@ -104,8 +104,9 @@ def test_quick_profile_dry_run(tmp_path):
     assert counts["fidelity"] == counts["configuration"] == 1  # the report's pages of the run as a whole
     # §4.1, §4.2, §7; §5 (4 x 3 minima), robustness (3 repetitions of 3 minima, and 3 kept), WRN (3);
     # §6 (6 networks x 3 minima) and paper 004 Fig 1 (4 LeNet experiments x 3 minima), a triangle each
-    assert counts["train_minimum"] == 30 + 36 + 4 + 12 + 9 + 3 + 3 + 18 + 12 and counts["embed_minimum"] == 9
-    assert counts["fit_curve"] == 30 + 45 + 6 + 12 + 2 * 9 + 3 + 18 + 12 and counts["fit_triangle"] == 10 + 6 + 4
+    # §4.1: 2 datasets x 3 depths; §4.2: 2 x 4 CNNs, 2 embedded
+    assert counts["train_minimum"] == 18 + 24 + 4 + 12 + 9 + 3 + 3 + 18 + 12 and counts["embed_minimum"] == 6
+    assert counts["fit_curve"] == 18 + 30 + 6 + 12 + 2 * 9 + 3 + 18 + 12 and counts["fit_triangle"] == 6 + 6 + 4
 
 
 def workflow_rules() -> set[str]:
@@ -242,7 +243,7 @@ def test_lint_is_clean_but_for_the_settings_kept_out_of_params():
     "edit, message",
     [
         (lambda c: c["experiments"]["fcn_depth"]["models"].append("vgg-999"),
-         r"config key experiments\.fcn_depth\.models\[5\]: unknown model 'vgg-999'"),
+         r"config key experiments\.fcn_depth\.models\[3\]: unknown model 'vgg-999'"),
         (lambda c: c["experiments"]["fcn_depth"]["minimum"].update(epochs=-3),
          r"config key experiments\.fcn_depth\.minimum\.epochs: -3 is less than the minimum of 1"),
         (lambda c: c["experiments"]["fcn_depth"].update(minmia=c["experiments"]["fcn_depth"].pop("minima")),
@@ -254,7 +255,7 @@ def test_lint_is_clean_but_for_the_settings_kept_out_of_params():
         (lambda c: c.update(scale="huge"), r"config key scale: 'huge' is not one of \['quick', 'paper'\]"),
         (lambda c: c["experiments"]["cnn_embedding"]["embed"]["models"].update({"cnn-2-64": "cnn-1-16"}),
          r"experiments\.cnn_embedding\.embed\.models\.cnn-2-64: 'cnn-1-16' is not a model of cnn_cifar10"),
-        (lambda c: c["experiments"]["fcn_depth"]["curve"].pop("insert_every"),
+        (lambda c: c["experiments"]["fcn_depth"]["curve"].update(method="pointchain"),
          r"config key experiments\.fcn_depth\.curve: 'insert_every' is a required property \(a point chain needs"),
         (lambda c: c["experiments"]["fcn_depth"].update(model_args={"widht": 32}),
          r"config key experiments\.fcn_depth\.model_args: fcn models take no argument 'widht' \(they take: width\)"
