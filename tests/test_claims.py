@@ -81,6 +81,11 @@ def test_trend_holds_when_every_dataset_falls_and_fails_when_one_rises():
     assert check("trend", [fcn(d, d) for d in (2, 4)], measure="mean_bar", by="depth", expect="rises").verdict == HOLDS
 
 
+def test_a_trend_over_equal_values_says_its_correlation_is_undefined():
+    outcome = check("trend", [fcn(d, 0.5) for d in (2, 4, 8)], measure="mean_bar", by="depth", expect="falls")
+    assert "ρ = undefined (the values are all equal)" in outcome.ours and "nan" not in outcome.ours
+
+
 def test_trend_within_groups_and_not_computed_with_one_network_per_group():
     cnns = [record(f"cnn-{layers}-{width}", [math.inf, 1.0 / (width * layers)]) for layers, width
             in ((1, 32), (1, 64), (1, 128), (2, 32), (2, 64), (3, 32))]

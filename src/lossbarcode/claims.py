@@ -205,7 +205,8 @@ def trend(records: list[dict], spec: dict) -> Outcome:
         decided.append(rho * sign > 0)
         estimates += [e for r in runs for e in measure.estimates(r)]
         where = ", ".join([key[0], *(f"{w} {v}" for w, v in zip(within, key[1:], strict=True))])
-        shown.append(f"ρ = {rho:+.2f} ({where}; {len(runs)} networks)")
+        value = "undefined (the values are all equal)" if math.isnan(rho) else f"{rho:+.2f}"
+        shown.append(f"ρ = {value} ({where}; {len(runs)} networks)")
     per = " and ".join(["dataset", *within])
     return _outcome("; ".join(shown) or "fewer than two networks to compare",
                     f"Spearman ρ of {by} against the {measure.description}, per {per}; "
