@@ -4,6 +4,7 @@ import torch
 
 from lossbarcode.curves import Chain, make_curve
 from lossbarcode.landscape import FunctionLandscape
+from lossbarcode.train import Recipe
 from lossbarcode.simplex import SIDES, Triangle, fit_triangle, load_triangle, sample_simplex, triangle_state
 
 g = torch.Generator().manual_seed(0)
@@ -203,6 +204,21 @@ def test_fit_triangle_lowers_the_mean_loss_and_keeps_the_given_curves():
     assert fitted < landscape.evaluate(Triangle(V, curves).weights(points)).mean()
     assert all(torch.equal(c.nodes, n) for c, n in zip(curves, given))
     assert not torch.equal(tri.sides[0].nodes, given[0])
+
+
+@pytest.mark.parametrize("train_sides", [False, True])
+def test_each_check_measures_the_sides_again_only_if_they_train(train_sides, monkeypatch):
+    landscape = FunctionLandscape(lambda p: (p**2).sum(-1), dim=4)
+    profiled = []
+    profile = Chain.profile
+    monkeypatch.setattr(Chain, "profile", lambda chain, *args, **kw: profiled.append(chain) or profile(chain, *args, **kw))
+    tri = fit_triangle(landscape, tuple(V), one_bend_chains(), train_sides=train_sides,
+                       recipe=Recipe(steps=40, lr=1e-2), grid=6)
+    checks = len(tri.convergence["trace"])
+    assert checks == 4 and len(profiled) == 3 * (checks if train_sides else 1)
+    again = tri.grid(6, landscape)  # the measurement kept, the same as a fresh one
+    fresh = with_centre(Triangle(V, tri.sides), tri.centre.detach()).grid(6, landscape)
+    assert all(np.array_equal(x, y) for x, y in zip(again, fresh))
 
 
 @pytest.mark.parametrize("train_sides", [False, True])

@@ -47,7 +47,7 @@ import torch
 from torch import Tensor, nn
 
 from .checkpoint import Checkpoint
-from .convergence import Convergence, Trace, adaptive_problems, run_checked, stationarity
+from .convergence import DOUBLINGS, Convergence, Trace, adaptive_problems, run_checked, stationarity
 from .curves import GARIPOV, Curve, curve_state, load_curve, on_random_points
 from .landscape import Landscape
 from .train import Recipe
@@ -94,6 +94,8 @@ class Triangle(nn.Module):
         self.convergence: dict | None = None
         self.measured: tuple | None = None
         self.measured_lifespan: dict | None = None
+        #: Fixed sides' profiles, by how they were measured: a fit's checks measure them once.
+        self._side_profiles: dict = {}
 
     def weights(self, t: Tensor) -> Tensor:
         """Parameter vectors ``[batch, dim]`` at barycentric coordinates ``t`` (``[batch, 3]``)."""
@@ -163,8 +165,8 @@ class Triangle(nn.Module):
         accuracy = accuracy and hasattr(landscape, "metrics")
         sides, ps, rs, losses, accuracies = [], [], [], [], []
         for s, curve in enumerate(self.sides):
-            t, loss, *hits = (torch.from_numpy(a) for a in curve.profile(profile_points, landscape=landscape,
-                                                                         refine=refine, accuracy=accuracy))
+            t, loss, *hits = (torch.from_numpy(a) for a in self._side_profile(s, landscape, profile_points, refine,
+                                                                              accuracy))
             keep = t != self._vertex_position(s, _VERTEX_LEFT_TO_ANOTHER_SIDE[s])
             sides.append(torch.full((int(keep.sum()),), s))
             ps.append(t[keep])
@@ -183,6 +185,17 @@ class Triangle(nn.Module):
             losses.append(self._cone_losses(landscape, side, p, r))
         points = self._barycentric(torch.cat(sides), torch.cat(ps), torch.cat(rs))
         return points.numpy(), torch.cat(losses).numpy(), torch.cat(accuracies).numpy() if accuracy else None
+
+    def _side_profile(self, side: int, landscape: Landscape, profile_points: int, refine: int, accuracy: bool):
+        """The profile of the curve of ``side``; measured once while the sides are fixed (a measurement
+        draws no random numbers, so it would give the same values again)."""
+        key = (side, landscape, profile_points, refine, accuracy)
+        profile = None if self.train_sides else self._side_profiles.get(key)
+        if profile is None:
+            profile = self.sides[side].profile(profile_points, landscape=landscape, refine=refine, accuracy=accuracy)
+            if not self.train_sides:
+                self._side_profiles[key] = profile
+        return profile
 
     def _vertex_position(self, side: int, vertex: int) -> float:
         """The parameter of ``vertex`` on the curve of ``side``: 0 where the curve starts, 1 where it ends."""
@@ -342,7 +355,7 @@ def fit_triangle(
     for (i, j), curve in zip(SIDES, curves):
         if _direction(curve, verts[i], verts[j]) is None:
             raise ValueError(f"{what}: the curve given for side ({i}, {j}) does not join vertices {i} and {j}")
-    convergence, recipe = convergence or Convergence(), recipe or GARIPOV
+    convergence, recipe = (convergence or Convergence()).of(DOUBLINGS), recipe or GARIPOV
     if convergence.until_converged and (problems := adaptive_problems(recipe.schedule)):
         raise ValueError(f"{what}: {'; '.join(problems)}")
     triangle = Triangle(verts, curves, train_sides=train_sides)
