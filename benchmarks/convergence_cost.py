@@ -12,8 +12,9 @@ is the gradient evaluations of the smallest budget from which on its maximum sta
 pair's loss range (the straight segment's highest loss minus the lower minimum's: a scale that does
 not vanish when the minima are connected without a barrier) of the best value; "never" where the largest budget does not get
 there, with how far above it ends; in brackets, the points its checks measured. The adaptive rows run
-with ``until_converged`` at the largest budget as their cap, checking after cap / 2**k steps for k =
-3 or 6 .. 0: what they spent, where they stopped, and their error.
+with ``until_converged`` at the largest budget as their cap, with the climbing string's default checks
+(after cap / 2**k steps for k = 6 .. 0, climbing from the first) and the previous default's (k = 3 ..
+0, climbing from 1/8 of the cap): what they spent, where they stopped, and their error.
 
 Cases: the analytic landscapes of ``lossbarcode.functions``; with ``--networks``, the quick profile's
 FCNs on the digits stand-in (width 32, 1,000 training images, minima by its minimum recipe).
@@ -34,7 +35,7 @@ import torch
 
 from lossbarcode import barcode, functions
 from lossbarcode.convergence import Convergence
-from lossbarcode.curves import fit_curve
+from lossbarcode.curves import CLIMB_FROM, fit_curve
 from lossbarcode.landscape import Landscape
 from lossbarcode.pipeline import find_minima
 from lossbarcode.train import Recipe
@@ -66,6 +67,8 @@ class Candidate:
     method: str
     recipe: dict  # Recipe fields but steps
     bends: int | None = None
+    doublings: int | None = None  # None: the method's own
+    climb_from: float = CLIMB_FROM
 
 
 ANALYTIC = [
@@ -86,22 +89,36 @@ NETWORK = [
     Candidate("climbing, Adam 1e-3", "climbing", {"lr": 1e-3, "optimizer": "adam"}),
     Candidate("climbing, Adam 3e-3", "climbing", {"lr": 3e-3, "optimizer": "adam"}),
 ]
-#: Adaptive budgets (the largest budget a cap), with their checks after cap / 2**k for k = doublings .. 0.
+#: Adaptive budgets (the largest budget a cap), with their checks after cap / 2**k for k = doublings .. 0:
+#: the climbing string's default (6, climbing from its first check) and the previous one (3, from 1/8);
+#: with 1 node the string is Garipov's one-bend chain with a climbing bend, the climbing variant of a
+#: polygonal chain (a Bezier curve has no point on the curve to climb).
 ADAPTIVE = {"analytic": [Candidate("climbing, SGD, until converged", "climbing", {"lr": 1e-2}),
-                         Candidate("climbing 4 nodes, SGD, until converged", "climbing", {"lr": 1e-2}, bends=4)],
+                         Candidate("climbing 1 node (a one-bend chain whose bend climbs), SGD, until converged",
+                                   "climbing", {"lr": 1e-2}, bends=1),
+                         Candidate("climbing 2 nodes, SGD, until converged", "climbing", {"lr": 1e-2}, bends=2),
+                         Candidate("climbing 4 nodes, SGD, until converged", "climbing", {"lr": 1e-2}, bends=4),
+                         Candidate("climbing, SGD, until converged, checks and climb from 1/8 (previous default)",
+                                   "climbing", {"lr": 1e-2}, doublings=3, climb_from=0.125)],
             "network": [Candidate("climbing, Adam 3e-3, until converged", "climbing", {"lr": 3e-3, "optimizer": "adam"}),
+                        Candidate("climbing 1 node (a one-bend chain whose bend climbs), Adam 3e-3, until converged",
+                                  "climbing", {"lr": 3e-3, "optimizer": "adam"}, bends=1),
+                        Candidate("climbing 4 nodes, Adam 3e-3, until converged", "climbing",
+                                  {"lr": 3e-3, "optimizer": "adam"}, bends=4),
+                        Candidate("climbing, Adam 3e-3, until converged, checks and climb from 1/8 (previous default)",
+                                  "climbing", {"lr": 3e-3, "optimizer": "adam"}, doublings=3, climb_from=0.125),
                         Candidate("polychain, Adam 3e-3, until converged", "polychain", {"lr": 3e-3, "optimizer": "adam"})]}
-DOUBLINGS = (3, 6)
 
 
-def fit(landscape: Counting, a, b, candidate: Candidate, steps: int, until_converged: bool = False, doublings: int = 3):
+def fit(landscape: Counting, a, b, candidate: Candidate, steps: int, until_converged: bool = False):
     """The fit's final maximum, its gradient evaluations, its measured points and its record; a fit that
     diverges ends at an infinite maximum, with the record saying so."""
     landscape.gradients = landscape.measured = 0
     try:
         curve = fit_curve(landscape, a, b, candidate.method, bends=candidate.bends,
                           recipe=Recipe(steps=steps, **candidate.recipe), steps_per_epoch=steps,
-                          convergence=Convergence(doublings=doublings, until_converged=until_converged))
+                          climb_from=candidate.climb_from,
+                          convergence=Convergence(doublings=candidate.doublings, until_converged=until_converged))
     except FloatingPointError:
         return math.inf, landscape.gradients, landscape.measured, {"used": steps, "cap": steps, "verdict": "diverged"}
     top = float(curve.measured[1].max())
@@ -133,10 +150,10 @@ def table(title: str, landscape: Landscape, minima, candidates: list[Candidate],
             runs[candidate.name] = [fit(counting, minima[i], minima[j], candidate, steps)[:3] for steps in ladder]
             runs[candidate.name].append(time.perf_counter() - start)
         stopped = {}
-        for candidate, doublings in itertools.product(adaptive, DOUBLINGS):
+        for candidate in adaptive:
             start = time.perf_counter()
-            result = fit(counting, minima[i], minima[j], candidate, ladder[-1], True, doublings)
-            stopped[f"{candidate.name}, {doublings} doublings"] = (*result, time.perf_counter() - start)
+            result = fit(counting, minima[i], minima[j], candidate, ladder[-1], True)
+            stopped[candidate.name] = (*result, time.perf_counter() - start)
         best = min(min(value for value, *_ in rows[:-1]) for rows in runs.values())
         segment = torch.lerp(minima[i], minima[j], torch.linspace(0, 1, 61, dtype=minima.dtype)[:, None].to(minima))
         scale = float(landscape.evaluate(segment).max()) - min(low[i], low[j])

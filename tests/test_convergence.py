@@ -62,7 +62,7 @@ def test_the_verdict_compares_the_last_doubling(maxima, verdict):
 def test_an_adaptive_budget_stops_at_its_floor():
     values = iter([0.5, 0.105])  # the second check is within 0.01 of the higher end's loss, 0.1
     trace = run_checked(lambda start, stop: None, lambda step: next(values), 80,
-                        Convergence(Tolerance(0.05, 0.01), until_converged=True), Trace(floor=0.1))
+                        Convergence(Tolerance(0.05, 0.01), 3, until_converged=True), Trace(floor=0.1))
     assert trace.steps == [10, 20]
 
 
@@ -70,10 +70,38 @@ def test_an_adaptive_budget_stops_at_the_first_settled_doubling():
     values = iter([3.0, 2.0, 1.99, 1.0])
     ran = []
     trace = run_checked(lambda start, stop: ran.append((start, stop)), lambda step: next(values), 80,
-                        Convergence(Tolerance(0.05, 0.01), until_converged=True), Trace(floor=0.0))
+                        Convergence(Tolerance(0.05, 0.01), 3, until_converged=True), Trace(floor=0.0))
     assert ran == [(0, 10), (10, 20), (20, 40)] and trace.steps == [10, 20, 40]
-    fixed = run_checked(lambda start, stop: None, lambda step: 1.0, 80, Convergence(), Trace(floor=0.0))
+    fixed = run_checked(lambda start, stop: None, lambda step: 1.0, 80, Convergence(doublings=3), Trace(floor=0.0))
     assert fixed.steps == [10, 20, 40, 80]
+    with pytest.raises(ValueError, match="Convergence.of"):
+        run_checked(lambda start, stop: None, lambda step: 1.0, 80, Convergence(), Trace(floor=0.0))
+
+
+def test_no_doubling_starts_before_the_fit_last_changed_its_shape():
+    trace = Trace(floor=0.0)
+    for step, value in ((10, 2.0), (20, 1.99)):
+        trace.add(step, value)
+    trace.restart(20)  # e.g. a climbing node chosen at step 20: a new fit from there
+    assert trace.verdict(Tolerance(0.05, 0.01))[0] == TOO_SHORT
+    trace.add(40, 1.2)
+    assert trace.verdict(Tolerance(0.05, 0.01))[:2] == (FALLING, pytest.approx(1.2 - 1.99))
+    restored = Trace(floor=1.0)
+    restored.load(trace.state())
+    assert restored == trace and trace.record(Convergence(doublings=3), 40, None)["since"] == 20
+
+
+def test_a_string_relaxing_before_its_climb_does_not_stop_above_the_saddle():
+    """A 4-node string on the bent valley settles between its nodes far above the saddle before it
+    climbs; checks from 1/64 of the cap would stop it there if doublings before the climb counted."""
+    function = bent_valley()
+    landscape = function.landscape()
+    a, b = find_minima(landscape, function.random_points(10, torch.Generator().manual_seed(0)), steps=2000, lr=0.01)
+    (birth, saddle), = [bar for bar in barcode.sublevel_persistence(function.on_grid(801)[2])[0] if np.isfinite(bar[1])]
+    late = fit_curve(landscape, a, b, "climbing", bends=4, recipe=Recipe(steps=1600, lr=1e-2), climb_from=0.125,
+                     convergence=Convergence(until_converged=True))
+    assert late.convergence["since"] >= 200 and late.convergence["used"] > late.convergence["since"]
+    assert late.measured[1].max() - saddle < 0.01 * (saddle - birth)  # was 106% above when it stopped before
 
 
 def test_the_gradient_splits_along_and_across():
@@ -185,11 +213,25 @@ def stopping_after(landscape, calls):
     return stopped
 
 
+@pytest.mark.parametrize("nodes", [2, 4])
+def test_a_string_that_starts_across_an_unbounded_gradient_does_not_run_away(nodes):
+    """The bent valley's straight segment passes by the origin, where its angle's gradient is unbounded:
+    a node there leapt away, dragging the climbing node and its few-node string uphill to 1e200."""
+    function = bent_valley()
+    landscape = function.landscape()
+    a, b = find_minima(landscape, function.random_points(10, torch.Generator().manual_seed(0)), steps=2000, lr=0.01)
+    curve = fit_curve(landscape, a, b, "climbing", bends=nodes, recipe=Recipe(steps=3200, lr=1e-2),
+                      convergence=Convergence(until_converged=True))
+    first, *later = [check["max"] for check in curve.convergence["trace"]]
+    assert first > 10 and max(later) < first  # it starts near the origin, and never climbs above that
+    assert curve.convergence["trace"][-1]["max"] < 1.0  # the saddle is at 0.6
+
+
 @pytest.mark.parametrize("calls", [37, 50])  # mid-epoch, and exactly at a check (step 50 of 400, epochs of 10)
 def test_an_adaptive_climbing_fit_stopped_and_resumed_ends_bit_identical(tmp_path, calls):
     landscape, (a, b) = valley_ends()
     recipe = Recipe(steps=400, lr=1e-2)
-    adaptive = Convergence(Tolerance(0.05, 1e-4), until_converged=True)
+    adaptive = Convergence(Tolerance(0.05, 1e-4), 3, until_converged=True)  # checks at 50, 100, 200 and 400
 
     def fit(on, checkpoint=None):
         return fit_curve(on, a, b, "climbing", bends=6, recipe=recipe, convergence=adaptive, steps_per_epoch=10,

@@ -2,8 +2,10 @@
 
 A curve's (a triangle's) bar is the highest loss it passes through: an upper bound of the saddle
 it estimates, whose distance from the saddle depends on how long the fit ran. So every fit
-measures its maximum, on the fixed measurement set, after ``check_steps(cap)`` steps: an eighth,
-a quarter, half and all of its budget (the *trace*). The estimate has converged when the maximum
+measures its maximum, on the fixed measurement set, after ``check_steps(cap, doublings)`` steps:
+an eighth, a quarter, half and all of its budget for 3 doublings (the *trace*). A fit that changes
+its shape (a climbing string choosing its climbing node) restarts the trace: no doubling starts
+before it. The estimate has converged when the maximum
 moved by less than a ``Tolerance`` over the last doubling of the steps, or when it lies within the
 tolerance of its floor, the higher end's loss, below which neither it nor the exact value can be; a
 maximum that *rose* is reported as such (the recipe drives the fit uphill there). An adaptive budget (``until_converged``)
@@ -23,13 +25,18 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # torch is imported where a gradient is split: the configuration check imports this module
     from torch import Tensor
 
 log = logging.getLogger("lossbarcode")
+
+#: Checks before the whole budget of a fit that descends a mean loss (a Garipov curve, a triangle):
+#: its maximum can stall early while it is far above the saddle, so the first check that can stop it
+#: is after a quarter of the cap.
+DOUBLINGS = 3
 
 #: Verdicts of a trace: settled within the tolerance, still moving down or up, or too few checks to say.
 CONVERGED, FALLING, RISING, TOO_SHORT = "converged", "falling", "rising", "too short"
@@ -59,16 +66,21 @@ class Tolerance:
 @dataclass(frozen=True)
 class Convergence:
     """How a fit checks its maximum: the ``tolerance``, the number of ``doublings`` measured before the
-    whole budget (3: after 1/8, 1/4, 1/2 and all of it), and whether the budget stops as soon as the
-    maximum has settled (``until_converged``; the budget is then a cap)."""
+    whole budget (3: after 1/8, 1/4, 1/2 and all of it; None: the estimator's own, ``of``), and
+    whether the budget stops as soon as the maximum has settled (``until_converged``; the budget is
+    then a cap)."""
 
     tolerance: Tolerance = field(default_factory=Tolerance)
-    doublings: int = 3
+    doublings: int | None = None
     until_converged: bool = False
 
     def __post_init__(self):
-        if self.doublings < 1:
+        if self.doublings is not None and self.doublings < 1:
             raise ValueError(f"a convergence check needs at least one doubling, got doublings={self.doublings}")
+
+    def of(self, doublings: int) -> Convergence:
+        """These settings, with ``doublings`` (the estimator's own) where they name none."""
+        return self if self.doublings is not None else replace(self, doublings=doublings)
 
 
 def adaptive_problems(schedule: str, method: str | None = None) -> list[str]:
@@ -92,28 +104,37 @@ def check_steps(cap: int, doublings: int) -> list[int]:
 
 @dataclass
 class Trace:
-    """The maximum measured after each check (``steps`` and ``maxima``, in order) and the loss of the
-    higher end (``floor``), from which an estimate's height is measured."""
+    """The maximum measured after each check (``steps`` and ``maxima``, in order), the loss of the
+    higher end (``floor``), from which an estimate's height is measured, and the step ``since`` which
+    the fit has kept its shape: checks before it measured another fit (a climbing string before its
+    climbing node was last chosen), so no doubling starts there."""
 
     floor: float
     steps: list[int] = field(default_factory=list)
     maxima: list[float] = field(default_factory=list)
+    since: int = 0
 
     def add(self, step: int, maximum: float) -> None:
         self.steps.append(int(step))
         self.maxima.append(float(maximum))
 
+    def restart(self, step: int) -> None:
+        """The fit changed its shape at ``step``: the checks before it say nothing of its convergence."""
+        self.since = int(step)
+
     def state(self) -> dict:
-        return {"floor": self.floor, "steps": list(self.steps), "maxima": list(self.maxima)}
+        return {"floor": self.floor, "steps": list(self.steps), "maxima": list(self.maxima), "since": self.since}
 
     def load(self, state: dict) -> None:
         self.floor, self.steps, self.maxima = state["floor"], list(state["steps"]), list(state["maxima"])
+        self.since = state["since"]
 
     def change(self) -> float | None:
-        """The last maximum minus the one measured at (or before) half its steps; None without one."""
+        """The last maximum minus the one measured at (or before) half its steps, at or after ``since``;
+        None without one."""
         if not self.steps:
             return None
-        half = [i for i, s in enumerate(self.steps) if 2 * s <= self.steps[-1]]
+        half = [i for i, s in enumerate(self.steps) if self.since <= s and 2 * s <= self.steps[-1]]
         return None if not half else self.maxima[-1] - self.maxima[half[-1]]
 
     def verdict(self, tolerance: Tolerance) -> tuple[str, float | None, float]:
@@ -143,7 +164,8 @@ class Trace:
             "cap": int(cap), "used": self.steps[-1] if self.steps else 0,
             "until_converged": settings.until_converged, "tolerance": nats,
             "height": max(self.maxima[-1] - self.floor, 0.0) if self.maxima else None,
-            "change": change, "verdict": verdict, "converged": verdict == CONVERGED, "gradient": gradient,
+            "change": change, "verdict": verdict, "converged": verdict == CONVERGED, "since": self.since,
+            "gradient": gradient,
         }
 
 
@@ -159,6 +181,8 @@ def run_checked(advance: Callable[[int, int], None], measure: Callable[[int], fl
     measured again, with the same result, since measurements draw no random numbers.
     """
     start = 0
+    if settings.doublings is None:
+        raise ValueError("run_checked needs the number of doublings: resolve the estimator's own with Convergence.of")
     for step in check_steps(cap, settings.doublings):
         if step >= resume_at:
             advance(start, step)

@@ -46,15 +46,21 @@ import torch
 from torch import Tensor, nn
 
 from .checkpoint import Checkpoint
-from .convergence import Convergence, Trace, adaptive_problems, run_checked, stationarity
+from .convergence import DOUBLINGS, Convergence, Trace, adaptive_problems, run_checked, stationarity
 from .landscape import Landscape
 from .train import Recipe, make_optimizer, optimize
 
 log = logging.getLogger("lossbarcode")
 
 METHODS = ("bezier", "polychain", "pointchain", "climbing")
-#: Share of the budget the climbing string relaxes before its highest node climbs.
-CLIMB_FROM = 0.125
+#: Share of the budget the climbing string relaxes before its highest node climbs: 0, from its first
+#: check. Relaxing longer only delays the climb: the relaxed string's maximum settles above the
+#: saddle (between its nodes), so its checks could stop it there (docs/speed.md).
+CLIMB_FROM = 0.0
+#: Checks of the climbing string before its whole budget: from 1/64 of the cap. Its doublings count
+#: only once its top climbs (``Trace.restart``), and then its maximum settles on the saddle of its
+#: pass within a few dozen steps, so it can stop early without stopping above the saddle.
+CLIMBING_DOUBLINGS = 6
 #: Default recipe of Garipov-style training (curves and triangles).
 GARIPOV = Recipe(steps=3000, lr=1e-2, momentum=0.9, schedule="garipov")
 
@@ -363,7 +369,7 @@ def fit_curve(
 
     Every method measures its maximum (``Curve.profile(profile_points, refine=refine)``) at the
     checks of ``convergence`` (default ``Convergence()``: after 1/8, 1/4, 1/2 and all of the
-    budget) and leaves the record in ``curve.convergence`` and the last profile in
+    budget; the climbing string's from 1/64 of it, ``CLIMBING_DOUBLINGS``) and leaves the record in ``curve.convergence`` and the last profile in
     ``curve.measured``; with ``convergence.until_converged`` (bezier, polychain, climbing, on a
     constant schedule) the budget stops at the first check whose last doubling moved the maximum
     less than its tolerance. The authors' point chain runs its fixed stages.
@@ -381,7 +387,7 @@ def fit_curve(
         )
     if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
         raise ValueError(f"{what}: an endpoint has NaN or infinite parameters")
-    convergence = convergence or Convergence()
+    convergence = (convergence or Convergence()).of(CLIMBING_DOUBLINGS if method == "climbing" else DOUBLINGS)
     recipe = recipe or (GARIPOV if method in ("bezier", "polychain") else Recipe(steps=3000, lr=1e-2))
     if convergence.until_converged and (problems := adaptive_problems(recipe.schedule, method)):
         raise ValueError(f"{what}: {'; '.join(problems)}")
@@ -404,6 +410,7 @@ def fit_curve(
         curve, advance = _climbing(
             landscape, a, b, nodes=8 if bends is None else bends, recipe=recipe, climb_from=climb_from,
             steps_per_epoch=steps_per_epoch, what=what, checkpoint=checkpoint, resume_at=resume_at,
+            trace=trace,
         )
     else:
         curve = make_curve(method, a, b, 1 if bends is None else bends)
@@ -539,7 +546,7 @@ def _end_of_stage(chain, landscape, step, settle_from, interval_points, freeze_b
     return True
 
 
-def _climbing(landscape, a, b, *, nodes, recipe, climb_from, steps_per_epoch, what, checkpoint, resume_at):
+def _climbing(landscape, a, b, *, nodes, recipe, climb_from, steps_per_epoch, what, checkpoint, resume_at, trace):
     """The climbing string, and ``advance(start, stop)`` running its steps.
 
     Before every step the nodes are re-spaced evenly by length along the chain (on either side of
@@ -549,10 +556,12 @@ def _climbing(landscape, a, b, *, nodes, recipe, climb_from, steps_per_epoch, wh
     chosen at the first call of ``advance`` from ``climb_from`` of the budget on (a check, whose
     profile was just measured): a node is put at the highest point of that profile, with the other
     nodes spread over the two sides in proportion to their lengths; it is chosen again at a later
-    check if the profile's highest point has moved off its two segments.
+    check if the profile's highest point has moved off its two segments. Each choice restarts the
+    ``trace``: the string is a new fit from there, and no doubling starts before the first climb.
     """
     chain = Chain(a, b, nodes, method="climbing")
     climb_step = math.ceil(climb_from * recipe.steps)
+    trace.restart(climb_step)
     # node -1: none yet; scale: the climbing step's share of the recipe's, sign: of its last part along
     climber = {"node": -1, "scale": 1.0, "sign": 0.0}
     if checkpoint is not None:
@@ -580,12 +589,18 @@ def _climbing(landscape, a, b, *, nodes, recipe, climb_from, steps_per_epoch, wh
             climber["sign"] = sign
             factor[node] = 1.0 + climber["scale"]
         g -= factor * along * chord
+        # a step at the recipe's rate moves no node further than the chain's spacing: near a point where
+        # the gradient is unbounded (an angle's at the origin) a node would otherwise leap away and drag
+        # the climbing node, and with it the string, uphill without end
+        spacing = float(torch.linalg.vector_norm(p.diff(dim=0), dim=-1).mean())
+        g *= (spacing / (recipe.lr * torch.linalg.vector_norm(g, dim=-1, keepdim=True))).clamp(max=1.0)
 
     optimizer = {"now": make_optimizer([chain.nodes], recipe)}
 
     def advance(start: int, stop: int) -> None:
         if start >= max(climb_step, resume_at) and chain.measured is not None and _climb_at_top(chain, climber):
             optimizer["now"] = make_optimizer([chain.nodes], recipe)  # the nodes jumped: fresh buffers
+            trace.restart(start)
         optimize([chain.nodes], objective, recipe, steps=range(start, stop), steps_per_epoch=steps_per_epoch,
                  adjust_grad=project, what=what, optimizer=optimizer["now"], checkpoint=checkpoint)
 
