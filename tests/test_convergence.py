@@ -93,15 +93,17 @@ def test_no_doubling_starts_before_the_fit_last_changed_its_shape():
 
 def test_a_string_relaxing_before_its_climb_does_not_stop_above_the_saddle():
     """A 4-node string on the bent valley settles between its nodes far above the saddle before it
-    climbs; checks from 1/64 of the cap would stop it there if doublings before the climb counted."""
+    climbs; checks from 1/64 of the cap would stop it there if doublings before the climb counted.
+    Its settling is what starts the climb (or 1/8 of the cap at the latest)."""
     function = bent_valley()
     landscape = function.landscape()
     a, b = find_minima(landscape, function.random_points(10, torch.Generator().manual_seed(0)), steps=2000, lr=0.01)
     (birth, saddle), = [bar for bar in barcode.sublevel_persistence(function.on_grid(801)[2])[0] if np.isfinite(bar[1])]
-    late = fit_curve(landscape, a, b, "climbing", bends=4, recipe=Recipe(steps=1600, lr=1e-2), climb_from=0.125,
-                     convergence=Convergence(until_converged=True))
-    assert late.convergence["since"] >= 200 and late.convergence["used"] > late.convergence["since"]
-    assert late.measured[1].max() - saddle < 0.01 * (saddle - birth)  # was 106% above when it stopped before
+    string = fit_curve(landscape, a, b, "climbing", bends=4, recipe=Recipe(steps=1600, lr=1e-2),
+                       convergence=Convergence(until_converged=True))
+    record = string.convergence
+    assert 0 < record["since"] <= 200 and record["used"] >= 2 * record["since"] and record["used"] < 1600
+    assert string.measured[1].max() - saddle < 0.02 * (saddle - birth)  # 106% above when it stopped before the climb
 
 
 def test_the_gradient_splits_along_and_across():
@@ -223,7 +225,7 @@ def test_a_string_that_starts_across_an_unbounded_gradient_does_not_run_away(nod
     curve = fit_curve(landscape, a, b, "climbing", bends=nodes, recipe=Recipe(steps=3200, lr=1e-2),
                       convergence=Convergence(until_converged=True))
     first, *later = [check["max"] for check in curve.convergence["trace"]]
-    assert first > 10 and max(later) < first  # it starts near the origin, and never climbs above that
+    assert first > 10 and max(later) < 1.001 * first  # it starts near the origin, and never climbs above that
     assert curve.convergence["trace"][-1]["max"] < 1.0  # the saddle is at 0.6
 
 

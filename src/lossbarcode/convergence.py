@@ -129,23 +129,25 @@ class Trace:
         self.floor, self.steps, self.maxima = state["floor"], list(state["steps"]), list(state["maxima"])
         self.since = state["since"]
 
-    def change(self) -> float | None:
-        """The last maximum minus the one measured at (or before) half its steps, at or after ``since``;
-        None without one."""
+    def change(self, since: int | None = None) -> float | None:
+        """The last maximum minus the one measured at (or before) half its steps, at or after ``since``
+        (default: the trace's); None without one."""
         if not self.steps:
             return None
-        half = [i for i, s in enumerate(self.steps) if self.since <= s and 2 * s <= self.steps[-1]]
+        since = self.since if since is None else since
+        half = [i for i, s in enumerate(self.steps) if since <= s and 2 * s <= self.steps[-1]]
         return None if not half else self.maxima[-1] - self.maxima[half[-1]]
 
-    def verdict(self, tolerance: Tolerance) -> tuple[str, float | None, float]:
-        """``(verdict, change, tolerance in nats)`` of the trace so far.
+    def verdict(self, tolerance: Tolerance, since: int | None = None) -> tuple[str, float | None, float]:
+        """``(verdict, change, tolerance in nats)`` of the trace so far, its doublings from ``since``
+        (default: the trace's).
 
         A maximum within the tolerance of its floor has converged whatever its trace: the path's
         highest loss is never below the higher end's (the profile measures the ends), nor is the
         exact minimax loss, so both lie within the tolerance of each other: the minima are
         connected without a barrier (for a triangle: the cycle of its sides is filled at its birth).
         """
-        change = self.change()
+        change = self.change(since)
         nats = tolerance.of(self.maxima[-1] - self.floor) if self.maxima else tolerance.absolute
         if self.maxima and self.maxima[-1] - self.floor <= nats:
             return CONVERGED, change, nats

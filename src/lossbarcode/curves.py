@@ -46,17 +46,16 @@ import torch
 from torch import Tensor, nn
 
 from .checkpoint import Checkpoint
-from .convergence import DOUBLINGS, Convergence, Trace, adaptive_problems, run_checked, stationarity
+from .convergence import CONVERGED, DOUBLINGS, Convergence, Trace, adaptive_problems, run_checked, stationarity
 from .landscape import Landscape
 from .train import Recipe, make_optimizer, optimize
 
 log = logging.getLogger("lossbarcode")
 
 METHODS = ("bezier", "polychain", "pointchain", "climbing")
-#: Share of the budget the climbing string relaxes before its highest node climbs: 0, from its first
-#: check. Relaxing longer only delays the climb: the relaxed string's maximum settles above the
-#: saddle (between its nodes), so its checks could stop it there (docs/speed.md).
-CLIMB_FROM = 0.0
+#: Share of the budget by which the climbing string's highest node climbs at the latest; it climbs
+#: as soon as the relaxed string's maximum has settled (docs/speed.md).
+CLIMB_FROM = 0.125
 #: Checks of the climbing string before its whole budget: from 1/64 of the cap. Its doublings count
 #: only once its top climbs (``Trace.restart``), and then its maximum settles on the saddle of its
 #: pass within a few dozen steps, so it can stop early without stopping above the saddle.
@@ -363,15 +362,16 @@ def fit_curve(
     Default recipe: 3000 steps of SGD, lr 1e-2, no momentum, constant rate.
 
     climbing: ``bends`` nodes (default 8) relax as a string (gradients without their part along
-    the chain, nodes re-spaced evenly by length before every step); from ``climb_from`` of the
-    budget on, the node at the highest point of the last measured profile climbs (``_fit_climbing``).
+    the chain, nodes re-spaced evenly by length before every step); once the relaxed string's
+    maximum has settled, or from ``climb_from`` of the budget at the latest, the node at the highest
+    point of the last measured profile climbs (``_climbing``).
     Default recipe: 3000 steps of SGD, lr 1e-2, no momentum, constant rate.
 
     Every method measures its maximum (``Curve.profile(profile_points, refine=refine)``) at the
     checks of ``convergence`` (default ``Convergence()``: after 1/8, 1/4, 1/2 and all of the
-    budget; the climbing string's from 1/64 of it, ``CLIMBING_DOUBLINGS``) and leaves the record in ``curve.convergence`` and the last profile in
-    ``curve.measured``; with ``convergence.until_converged`` (bezier, polychain, climbing, on a
-    constant schedule) the budget stops at the first check whose last doubling moved the maximum
+    budget; the climbing string's from 1/64 of it, ``CLIMBING_DOUBLINGS``) and leaves the record
+    in ``curve.convergence`` and the last profile in ``curve.measured``; with
+    ``convergence.until_converged`` (bezier, polychain, climbing, on a constant schedule) the budget stops at the first check whose last doubling moved the maximum
     less than its tolerance. The authors' point chain runs its fixed stages.
 
     A ``checkpoint`` saves the fit every few epochs (with the sampler's state, or the chain's
@@ -410,7 +410,7 @@ def fit_curve(
         curve, advance = _climbing(
             landscape, a, b, nodes=8 if bends is None else bends, recipe=recipe, climb_from=climb_from,
             steps_per_epoch=steps_per_epoch, what=what, checkpoint=checkpoint, resume_at=resume_at,
-            trace=trace,
+            trace=trace, tolerance=convergence.tolerance,
         )
     else:
         curve = make_curve(method, a, b, 1 if bends is None else bends)
@@ -546,18 +546,21 @@ def _end_of_stage(chain, landscape, step, settle_from, interval_points, freeze_b
     return True
 
 
-def _climbing(landscape, a, b, *, nodes, recipe, climb_from, steps_per_epoch, what, checkpoint, resume_at, trace):
+def _climbing(landscape, a, b, *, nodes, recipe, climb_from, steps_per_epoch, what, checkpoint, resume_at, trace, tolerance):
     """The climbing string, and ``advance(start, stop)`` running its steps.
 
     Before every step the nodes are re-spaced evenly by length along the chain (on either side of
     the climbing node, which stays where it is), and each node's gradient loses its part along the
     chord between its neighbours; the climbing node's part is reversed instead, so it climbs along
     the chain while it descends across it: at rest it sits on a saddle. The climbing node is
-    chosen at the first call of ``advance`` from ``climb_from`` of the budget on (a check, whose
-    profile was just measured): a node is put at the highest point of that profile, with the other
+    chosen at a check (whose profile was just measured) once the relaxed string's maximum has
+    settled (moved less than ``tolerance`` over the last doubling), or from ``climb_from`` of the
+    budget on at the latest: a node is put at the highest point of that profile, with the other
     nodes spread over the two sides in proportion to their lengths; it is chosen again at a later
     check if the profile's highest point has moved off its two segments. Each choice restarts the
     ``trace``: the string is a new fit from there, and no doubling starts before the first climb.
+    Relaxing first matters where there is no barrier: the relaxed string comes down onto its floor
+    and stops there, where a climbing node would have held its top up.
     """
     chain = Chain(a, b, nodes, method="climbing")
     climb_step = math.ceil(climb_from * recipe.steps)
@@ -598,7 +601,8 @@ def _climbing(landscape, a, b, *, nodes, recipe, climb_from, steps_per_epoch, wh
     optimizer = {"now": make_optimizer([chain.nodes], recipe)}
 
     def advance(start: int, stop: int) -> None:
-        if start >= max(climb_step, resume_at) and chain.measured is not None and _climb_at_top(chain, climber):
+        climbs = climber["node"] >= 0 or start >= climb_step or trace.verdict(tolerance, since=0)[0] == CONVERGED
+        if start >= resume_at and chain.measured is not None and climbs and _climb_at_top(chain, climber):
             optimizer["now"] = make_optimizer([chain.nodes], recipe)  # the nodes jumped: fresh buffers
             trace.restart(start)
         optimize([chain.nodes], objective, recipe, steps=range(start, stop), steps_per_epoch=steps_per_epoch,
