@@ -159,7 +159,7 @@ class CurveStage(FitStage):
     freeze_borders: bool = True      # pointchain: freeze the outermost moving points at each stage (the authors')
     interval_points: int = 3         # pointchain: interior points that measure an interval for insertion
     ridge_tolerance: float | None = 0.01  # pointchain: settle ridges above this share of the loss range
-    climb_from: float = 0.0          # climbing: share of the budget the string relaxes before its top node climbs
+    climb_from: float = 0.0          # climbing: share of the budget by which its top node climbs at the latest
     points_per_step: int = 1         # bezier / polychain: values of t per step
     profile_points: int = PROFILE_POINTS
     refine: int = PROFILE_REFINE
