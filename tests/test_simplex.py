@@ -211,7 +211,8 @@ def test_each_check_measures_the_sides_again_only_if_they_train(train_sides, mon
     landscape = FunctionLandscape(lambda p: (p**2).sum(-1), dim=4)
     profiled = []
     profile = Chain.profile
-    monkeypatch.setattr(Chain, "profile", lambda chain, *args, **kw: profiled.append(chain) or profile(chain, *args, **kw))
+    monkeypatch.setattr(Chain, "profile",
+                        lambda chain, *args, **kw: profiled.append(chain) or profile(chain, *args, **kw))
     tri = fit_triangle(landscape, tuple(V), one_bend_chains(), train_sides=train_sides,
                        recipe=Recipe(steps=40, lr=1e-2), grid=6)
     checks = len(tri.convergence["trace"])

@@ -373,8 +373,9 @@ def fit_curve(
     checks of ``convergence`` (default ``Convergence()``: after 1/8, 1/4, 1/2 and all of the
     budget; the climbing string's from 1/64 of it, ``CLIMBING_DOUBLINGS``) and leaves the record
     in ``curve.convergence`` and the last profile in ``curve.measured``; with
-    ``convergence.until_converged`` (bezier, polychain, climbing, on a constant schedule) the budget stops at the first check whose last doubling moved the maximum
-    less than its tolerance. The authors' point chain runs its fixed stages.
+    ``convergence.until_converged`` (bezier, polychain, climbing, on a constant schedule) the budget
+    stops at the first check whose last doubling moved the maximum less than its tolerance. The
+    authors' point chain runs its fixed stages.
 
     A ``checkpoint`` saves the fit every few epochs (with the sampler's state, or the chain's
     shape: positions, frozen points, the climbing node; and the trace) and resumes a saved one.
@@ -548,7 +549,8 @@ def _end_of_stage(chain, landscape, step, settle_from, interval_points, freeze_b
     return True
 
 
-def _climbing(landscape, a, b, *, nodes, recipe, climb_from, steps_per_epoch, what, checkpoint, resume_at, trace, tolerance):
+def _climbing(landscape, a, b, *, nodes, recipe, climb_from, steps_per_epoch, what, checkpoint, resume_at, trace,
+              tolerance):
     """The climbing string, and ``advance(start, stop)`` running its steps.
 
     Before every step the nodes are re-spaced evenly by length along the chain (on either side of
@@ -561,8 +563,6 @@ def _climbing(landscape, a, b, *, nodes, recipe, climb_from, steps_per_epoch, wh
     nodes spread over the two sides in proportion to their lengths; it is chosen again at a later
     check if the profile's highest point has moved off its two segments. Each choice restarts the
     ``trace``: the string is a new fit from there, and no doubling starts before the first climb.
-    Relaxing first matters where there is no barrier: the relaxed string comes down onto its floor
-    and stops there, where a climbing node would have held its top up.
     """
     chain = Chain(a, b, nodes, method="climbing")
     climb_step = math.ceil(climb_from * recipe.steps)
